@@ -1,0 +1,22 @@
+"""One log format for every process: time, level, process and the message."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from common.db import mask_url
+
+
+class _MaskingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_url(super().format(record))
+
+
+def setup(name: str) -> logging.Logger:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    return logging.getLogger(name)
