@@ -1,0 +1,125 @@
+"""Every test talks to a real PostgreSQL.
+
+By default the session starts its own embedded server in a temporary folder; set
+TEST_DATABASE_URL to use another server instead. Each test that asks for ``db_url``
+gets a fresh database cloned from a template migrated to head.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from common import embedded
+
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATE = "greenhouse_test_template"
+
+
+def with_database(url: str, name: str) -> str:
+    """``url`` pointing at database ``name`` instead."""
+    return psycopg.conninfo.make_conninfo(url, dbname=name)
+
+
+def migrate(url: str, target: str = "head") -> None:
+    env = {**os.environ, "DATABASE_URL": url}
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", target],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"alembic upgrade {target} failed:\n{result.stderr}")
+
+
+@pytest.fixture(scope="session")
+def server_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path | None]:
+    """The embedded server's folder, or None when TEST_DATABASE_URL names a server."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        yield None
+        return
+    data_dir = tmp_path_factory.mktemp("embedded-postgres")
+    embedded.ensure_running(data_dir)
+    yield data_dir
+    embedded.stop(data_dir, mode="immediate")
+
+
+@pytest.fixture(scope="session")
+def server_url(server_data_dir: Path | None) -> str:
+    """A URL to the test server's maintenance database."""
+    if server_data_dir is None:
+        return os.environ["TEST_DATABASE_URL"]
+    return embedded.ensure_running(server_data_dir)
+
+
+@pytest.fixture(scope="session")
+def template_url(server_url: str) -> str:
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
+    url = with_database(server_url, TEMPLATE)
+    migrate(url)
+    return url
+
+
+def create_database(server_url: str, template: str = TEMPLATE) -> str:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        )
+    return with_database(server_url, name)
+
+
+def drop_database(server_url: str, url: str) -> None:
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def db_url(server_url: str, template_url: str) -> Iterator[str]:
+    """A fresh database, migrated to head, for this test alone."""
+    url = create_database(server_url)
+    yield url
+    drop_database(server_url, url)
+
+
+@pytest.fixture
+def empty_db_url(server_url: str) -> Iterator[str]:
+    """A fresh database with no migrations applied."""
+    url = create_database(server_url, template="template0")
+    yield url
+    drop_database(server_url, url)
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(db_url) as connection:
+        yield connection
+
+
+@pytest.fixture
+def cli_env(db_url: str) -> dict[str, str]:
+    """The environment a CLI subprocess runs with: the test database, quick timings."""
+    return {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "LEASE_SECONDS": "3",
+        "HEARTBEAT_SECONDS": "1",
+        "POLL_SECONDS": "0.5",
+        "PYTHONUNBUFFERED": "1",
+    }
