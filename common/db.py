@@ -34,7 +34,7 @@ def database_url(*, announce: bool = True) -> str:
     if announce:
         print(
             f"DATABASE_URL is not set: using the embedded PostgreSQL at {url}",
-            f"  (psql \"{url}\"; export DATABASE_URL={url} to reuse it)",
+            f'  (psql "{url}"; export DATABASE_URL={url} to reuse it)',
             sep="\n",
             file=sys.stderr,
         )

@@ -1,0 +1,30 @@
+"""What both command-line tools share: turning known failures into one clear line."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from common.db import DatabaseUnavailable, mask_url
+from common.schema import SchemaMismatch
+
+USAGE_ERROR = 2
+RUNTIME_ERROR = 1
+
+
+class UsageError(ValueError):
+    """A bad option value: the message says which option and what it should be."""
+
+
+def run_command(program: str, command: Callable[[], int]) -> int:
+    """Runs a subcommand; known failures print ``program: error: ...`` and exit non-zero."""
+    try:
+        return command()
+    except UsageError as error:
+        print(f"{program}: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    except (DatabaseUnavailable, SchemaMismatch, FileNotFoundError, PermissionError) as error:
+        print(f"{program}: error: {mask_url(str(error))}", file=sys.stderr)
+        return RUNTIME_ERROR
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,167 @@
+"""``producer``: migrate the database, load raw data, enqueue windows, watch progress."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from common import queue
+from common.cli import USAGE_ERROR, run_command
+from common.db import connect, database_url
+from common.schema import require_current
+from producer import status as status_report
+from producer.windows import format_width, parse_date, parse_window, windows
+
+PROGRAM = "producer"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return run_command(PROGRAM, lambda: args.handler(args))
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog=PROGRAM, description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    migrate = commands.add_parser("migrate", help="apply the migrations (alembic upgrade head)")
+    migrate.set_defaults(handler=run_migrate)
+
+    load = commands.add_parser("load", help="load raw exports, weather and spot prices")
+    load.add_argument("paths", nargs="+", type=Path, help="files to load")
+    load.add_argument("--format", dest="fmt", help="force a format instead of detecting it")
+    load.add_argument("--skip-bad-rows", action="store_true", help="load good rows, report bad")
+    load.add_argument("--tz", help="time zone of the file's timestamps (default: the format's)")
+    load.add_argument("--location", help="weather location for Open-Meteo files")
+    load.set_defaults(handler=run_load)
+
+    enqueue = commands.add_parser("enqueue", help="put one job per window into the queue")
+    enqueue.add_argument("--from", dest="first", required=True, type=_arg(parse_date, "--from"))
+    enqueue.add_argument("--to", dest="last", required=True, type=_arg(parse_date, "--to"))
+    enqueue.add_argument("--window", default="1d", type=_arg(parse_window), help="1d, 6h, 7d, ...")
+    enqueue.add_argument("--priority", type=int, default=0, help="lower runs first (default 0)")
+    enqueue.add_argument("--max-attempts", type=_positive, default=5)
+    enqueue.set_defaults(handler=run_enqueue)
+
+    for name, handler, text in (
+        ("cancel", run_cancel, "cancel queued jobs inside a date range"),
+        ("retry", run_retry, "queue failed jobs inside a date range again"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--from", dest="first", required=True, type=_arg(parse_date, "--from"))
+        sub.add_argument("--to", dest="last", required=True, type=_arg(parse_date, "--to"))
+        sub.set_defaults(handler=handler)
+
+    status = commands.add_parser("status", help="counts by status, progress and failures")
+    status.add_argument("--failures", type=int, default=10, help="how many failures to list")
+    status.set_defaults(handler=run_status)
+    return top
+
+
+def _arg(parse: Callable[..., Any], *extra: str) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            return parse(text, *extra)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return convert
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _connect() -> Any:
+    conn = connect(database_url())
+    require_current(conn)
+    return conn
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    from alembic import command
+    from alembic.config import Config
+
+    from common.schema import REPO
+
+    database_url()  # starts the embedded server first when DATABASE_URL is unset
+    command.upgrade(Config(str(REPO / "alembic.ini")), "head")
+    print("database migrated to head")
+    return 0
+
+
+def run_load(args: argparse.Namespace) -> int:
+    from producer.load import LoadError, load_files
+
+    with _connect() as conn:
+        try:
+            reports = load_files(
+                conn,
+                args.paths,
+                fmt=args.fmt,
+                skip_bad_rows=args.skip_bad_rows,
+                tz=args.tz,
+                location=args.location,
+            )
+        except LoadError as error:
+            print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+            return 1
+    for report in reports:
+        print(report)
+    return 0
+
+
+def run_enqueue(args: argparse.Namespace) -> int:
+    if args.first > args.last:
+        print(
+            f"{PROGRAM}: error: --from {args.first} is after --to {args.last}: "
+            "the range must not run backwards",
+            file=sys.stderr,
+        )
+        return USAGE_ERROR
+    wanted = windows(args.first, args.last, args.window)
+    with _connect() as conn:
+        result = queue.enqueue(conn, wanted, priority=args.priority, max_attempts=args.max_attempts)
+    print(
+        f"enqueued {result.added} new jobs, {result.already_present} already present "
+        f"({len(wanted)} windows of {format_width(args.window)} from {args.first} to {args.last})"
+    )
+    return 0
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    start, end = _span(args)
+    with _connect() as conn:
+        print(f"cancelled {queue.cancel(conn, start, end)} queued jobs")
+    return 0
+
+
+def run_retry(args: argparse.Namespace) -> int:
+    start, end = _span(args)
+    with _connect() as conn:
+        print(f"queued {queue.retry_failed(conn, start, end)} failed jobs again")
+    return 0
+
+
+def _span(args: argparse.Namespace) -> tuple[Any, Any]:
+    days = windows(args.first, args.last, parse_window("1d"))
+    return days[0][0], days[-1][1]
+
+
+def run_status(args: argparse.Namespace) -> int:
+    with _connect() as conn:
+        print(status_report.render(conn, failures=args.failures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

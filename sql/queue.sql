@@ -1,0 +1,166 @@
+-- Every statement that reads or writes job state. Only common/queue.py runs these.
+
+-- name: enqueue
+-- One row per window; a window already queued, running or done is left alone
+-- (the partial unique index jobs_window_key decides, not a check-then-insert).
+INSERT INTO jobs (window_start, window_end, priority, max_attempts)
+SELECT w.window_start, w.window_end, %(priority)s, %(max_attempts)s
+FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS w(window_start, window_end)
+ON CONFLICT (window_start, window_end) WHERE status IN ('queued', 'running', 'done') DO NOTHING
+RETURNING id;
+
+-- name: claim
+-- Claims up to %(batch)s jobs in one statement. Jobs whose lease lapsed (their worker
+-- died or hung) come first, then queued jobs by priority, run_after and id.
+-- MATERIALIZED keeps the planner from re-running a LIMIT subquery per joined row,
+-- which would claim more rows than the LIMIT.
+WITH expired AS MATERIALIZED (
+    SELECT id
+    FROM jobs
+    WHERE status = 'running' AND lease_expires_at < now() AND attempts < max_attempts
+    ORDER BY lease_expires_at
+    LIMIT %(batch)s
+    FOR UPDATE SKIP LOCKED
+), queued AS MATERIALIZED (
+    SELECT id
+    FROM jobs
+    WHERE status = 'queued' AND run_after <= now()
+    ORDER BY priority, run_after, id
+    LIMIT %(batch)s
+    FOR UPDATE SKIP LOCKED
+), picked AS (
+    SELECT id FROM expired
+    UNION ALL
+    SELECT id FROM queued
+    LIMIT %(batch)s
+)
+UPDATE jobs AS j
+SET status = 'running',
+    attempts = j.attempts + 1,
+    worker = %(worker)s,
+    device = %(device)s,
+    started_at = now(),
+    heartbeat_at = now(),
+    lease_expires_at = now() + make_interval(secs => %(lease_seconds)s),
+    finished_at = NULL
+FROM picked
+WHERE j.id = picked.id
+RETURNING j.id, j.window_start, j.window_end, j.attempts, j.max_attempts;
+
+-- name: fail_exhausted_leases
+-- A job whose lease lapsed on its last attempt is not claimable again: it fails,
+-- saying which worker stopped heartbeating.
+UPDATE jobs AS j
+SET status = 'failed',
+    finished_at = now(),
+    error_stage = 'lease',
+    last_error = format('lease expired on attempt %%s of %%s: worker %%s stopped heartbeating',
+                        j.attempts, j.max_attempts, j.worker)
+WHERE j.id IN (
+    SELECT id FROM jobs
+    WHERE status = 'running' AND lease_expires_at < now() AND attempts >= max_attempts
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING j.id, j.worker;
+
+-- name: heartbeat
+-- Renews the lease of the jobs this worker still holds at these attempts; a job
+-- missing from the result was taken over and must not be completed by this worker.
+UPDATE jobs AS j
+SET heartbeat_at = now(),
+    lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
+FROM unnest(%(ids)s::bigint[], %(attempts)s::int[]) AS held(id, attempts)
+WHERE j.id = held.id AND j.attempts = held.attempts
+  AND j.status = 'running' AND j.worker = %(worker)s
+RETURNING j.id;
+
+-- name: complete
+-- Fenced completion: only jobs still this worker's claim at this attempt become done.
+-- Runs first in the transaction that writes the results, and its row locks keep
+-- any other worker from reclaiming them until that transaction ends.
+UPDATE jobs AS j
+SET status = 'done',
+    finished_at = now(),
+    heartbeat_at = now(),
+    lease_expires_at = NULL,
+    stage_seconds = done.stage_seconds,
+    notes = done.notes
+FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(stage_seconds)s::jsonb[],
+            %(notes)s::jsonb[]) AS done(id, attempts, stage_seconds, notes)
+WHERE j.id = done.id AND j.attempts = done.attempts
+  AND j.status = 'running' AND j.worker = %(worker)s
+RETURNING j.id;
+
+-- name: record_failure
+-- A failed attempt: back to the queue after a backoff, or failed for good on the
+-- last attempt. Fenced like complete.
+UPDATE jobs
+SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+    run_after = now() + make_interval(secs => %(backoff_seconds)s),
+    finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
+    lease_expires_at = NULL,
+    last_error = %(error)s,
+    error_stage = %(stage)s,
+    stage_seconds = %(stage_seconds)s
+WHERE id = %(id)s AND attempts = %(attempt)s AND status = 'running' AND worker = %(worker)s
+RETURNING status, run_after;
+
+-- name: release
+-- Gives a claimed job back untouched (on shutdown): the attempt does not count.
+UPDATE jobs AS j
+SET status = 'queued',
+    attempts = j.attempts - 1,
+    run_after = now(),
+    lease_expires_at = NULL,
+    worker = NULL
+FROM unnest(%(ids)s::bigint[], %(attempts)s::int[]) AS held(id, attempts)
+WHERE j.id = held.id AND j.attempts = held.attempts
+  AND j.status = 'running' AND j.worker = %(worker)s
+RETURNING j.id;
+
+-- name: outstanding
+-- What keeps a draining consumer waiting: jobs due now, retries waiting out their
+-- backoff, and jobs running anywhere (their lease may still lapse and return them).
+SELECT count(*) FILTER (WHERE status = 'queued' AND (run_after <= now() OR attempts > 0))
+     + count(*) FILTER (WHERE status = 'running') AS outstanding,
+       min(run_after) FILTER (WHERE status = 'queued') AS next_run_after
+FROM jobs
+WHERE status IN ('queued', 'running');
+
+-- name: status_counts
+SELECT status, count(*) AS jobs, min(window_start) AS first_window, max(window_end) AS last_window
+FROM jobs
+GROUP BY status
+ORDER BY array_position(ARRAY['queued', 'running', 'done', 'failed', 'cancelled'], status);
+
+-- name: failures
+SELECT id, window_start, window_end, attempts, max_attempts, error_stage, last_error
+FROM jobs
+WHERE status = 'failed'
+ORDER BY finished_at DESC, id
+LIMIT %(limit)s;
+
+-- name: running
+SELECT id, window_start, worker, device, attempts,
+       round(extract(epoch FROM lease_expires_at - now())::numeric, 1) AS lease_left_seconds
+FROM jobs
+WHERE status = 'running'
+ORDER BY id
+LIMIT %(limit)s;
+
+-- name: cancel
+UPDATE jobs
+SET status = 'cancelled', finished_at = now()
+WHERE status = 'queued' AND window_start >= %(start)s AND window_end <= %(end)s
+RETURNING id;
+
+-- name: retry_failed
+UPDATE jobs
+SET status = 'queued', attempts = 0, run_after = now(), finished_at = NULL
+WHERE status = 'failed' AND window_start >= %(start)s AND window_end <= %(end)s
+RETURNING id;
+
+-- name: feature_counts
+SELECT count(*) AS feature_values, count(DISTINCT site) AS sites,
+       count(DISTINCT (site, window_start)) AS site_windows
+FROM features;
