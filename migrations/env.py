@@ -5,25 +5,21 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from common.db import database_url
-
-
-def sqlalchemy_url() -> str:
-    url = context.config.attributes.get("url") or database_url()
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
+from common.db import connect, database_url
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=sqlalchemy_url(), literal_binds=True)
+    context.configure(dialect_name="postgresql", literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_migrations_online() -> None:
-    engine = create_engine(sqlalchemy_url(), poolclass=pool.NullPool)
+    url = database_url()
+    # psycopg parses the URL or key=value DSN itself, with the same rules as the CLIs.
+    engine = create_engine(
+        "postgresql+psycopg://", creator=lambda: connect(url), poolclass=pool.NullPool
+    )
     with engine.connect() as connection:
         context.configure(connection=connection, transaction_per_migration=True)
         with context.begin_transaction():
