@@ -11,9 +11,10 @@ from typing import Any
 from common import queue
 from common.cli import USAGE_ERROR, run_command
 from common.db import connect, database_url
+from common.durations import format_duration
 from common.schema import require_current
 from producer import status as status_report
-from producer.windows import format_width, parse_date, parse_window, windows
+from producer.windows import parse_date, parse_window, windows
 
 PROGRAM = "producer"
 
@@ -133,7 +134,7 @@ def run_enqueue(args: argparse.Namespace) -> int:
         result = queue.enqueue(conn, wanted, priority=args.priority, max_attempts=args.max_attempts)
     print(
         f"enqueued {result.added} new jobs, {result.already_present} already present "
-        f"({len(wanted)} windows of {format_width(args.window)} from {args.first} to {args.last})"
+        f"({len(wanted)} windows of {format_duration(args.window)} from {args.first} to {args.last})"
     )
     return 0
 

@@ -1,0 +1,150 @@
+"""``consumer``: claim jobs and run the four stages on them, on the GPU when there is one."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from common.cli import UsageError, run_command
+from common.db import connect, database_url
+from common.durations import parse_duration
+from common.log import setup as setup_logging
+from common.queue import Backoff
+from common.schema import require_current
+from common.settings import QueueTiming, default_worker_name, env_float, env_int
+from consumer.pipeline import PipelineConfig
+from consumer.stages.windows import WindowSpec
+from consumer.worker import Worker, WorkerConfig, health_check
+from consumer.xp import DEVICES, array_module
+
+PROGRAM = "consumer"
+DEFAULT_HEALTH_FILE = "/tmp/consumer-alive"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return run_command(PROGRAM, lambda: args.handler(args))
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog=PROGRAM, description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="claim and process jobs")
+    run.add_argument("--drain", action="store_true", help="exit 0 once nothing runnable is left")
+    run.add_argument("--batch", type=_positive, default=env_int("CONSUMER_BATCH", 8))
+    run.add_argument("--device", choices=DEVICES, default=os.environ.get("CONSUMER_DEVICE", "auto"))
+    run.add_argument("--worker", default=None, help="worker name (default: host:pid)")
+    run.add_argument("--lease", type=float, default=None, help="lease seconds (LEASE_SECONDS)")
+    run.add_argument("--heartbeat", type=float, default=None, help="seconds (HEARTBEAT_SECONDS)")
+    run.add_argument("--resolution", default="1h", help="grid resolution (default 1h)")
+    run.add_argument("--max-gap", default="2h", help="longest gap to interpolate (default 2h)")
+    run.add_argument("--window-width", default="24h", help="feature window width (default 24h)")
+    run.add_argument("--window-step", default="6h", help="feature window step (default 6h)")
+    run.add_argument("--min-valid", type=_positive, default=12, help="valid buckets per window")
+    run.add_argument("--era-lookback", default="7d", help="look-back for eras (default 7d)")
+    run.set_defaults(handler=run_worker)
+
+    health = commands.add_parser("health", help="exit 0 if this host's worker loop is alive")
+    health.add_argument("--max-age", type=float, default=None, help="seconds (default 3 x poll)")
+    health.set_defaults(handler=run_health)
+    return top
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _duration(text: str, option: str) -> timedelta:
+    try:
+        return parse_duration(text, option)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _timing(args: argparse.Namespace) -> QueueTiming:
+    env = QueueTiming.from_env()
+    timing = QueueTiming(
+        lease_seconds=args.lease or env.lease_seconds,
+        heartbeat_seconds=args.heartbeat or env.heartbeat_seconds,
+        poll_seconds=env.poll_seconds,
+    )
+    try:
+        timing.validate()
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return timing
+
+
+def _pipeline(args: argparse.Namespace) -> PipelineConfig:
+    try:
+        windows = WindowSpec(
+            width=_duration(args.window_width, "--window-width"),
+            step=_duration(args.window_step, "--window-step"),
+            min_valid=args.min_valid,
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return PipelineConfig(
+        resolution=_duration(args.resolution, "--resolution"),
+        max_gap=_duration(args.max_gap, "--max-gap"),
+        windows=windows,
+        era_lookback=_duration(args.era_lookback, "--era-lookback"),
+    )
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    log = setup_logging(PROGRAM)
+    timing, pipeline = _timing(args), _pipeline(args)
+    try:
+        xp, device = array_module(args.device)
+    except RuntimeError as error:
+        raise UsageError(str(error)) from None
+    url = database_url()
+    with connect(url) as conn:
+        require_current(conn)
+    config = WorkerConfig(
+        url=url,
+        name=args.worker or default_worker_name(),
+        batch=args.batch,
+        drain=args.drain,
+        timing=timing,
+        retry=Backoff(
+            base_seconds=env_float("RETRY_BASE_SECONDS", 5.0),
+            cap_seconds=env_float("RETRY_MAX_SECONDS", 300.0),
+        ),
+        pipeline=pipeline,
+        health_file=Path(os.environ.get("CONSUMER_HEALTH_FILE", DEFAULT_HEALTH_FILE)),
+    )
+    worker = Worker(config, xp, device)
+    worker.install_signal_handlers()
+    log.debug("configuration: %s", config)
+    return worker.run()
+
+
+def run_health(args: argparse.Namespace) -> int:
+    timing = QueueTiming.from_env()
+    max_age = args.max_age or max(30.0, 3 * max(timing.poll_seconds, timing.heartbeat_seconds))
+    problem = health_check(
+        Path(os.environ.get("CONSUMER_HEALTH_FILE", DEFAULT_HEALTH_FILE)), max_age
+    )
+    if problem is None:
+        with connect(database_url(announce=False), timeout=5) as conn:
+            conn.execute("SELECT 1")
+        print("healthy")
+        return 0
+    print(f"unhealthy: {problem}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

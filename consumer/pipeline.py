@@ -1,0 +1,143 @@
+"""Runs the four stages over a batch of claimed jobs: read, aggregate, fill, features, eras.
+
+The stages are pure functions; this module is where they meet the database (one read
+of the batch's span) and where each job's share of the results is cut out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timedelta
+from types import ModuleType
+from typing import Any, TypeVar
+
+import numpy as np
+import psycopg
+
+from common.queue import Job
+from consumer.inputs import read_inputs
+from consumer.stages.aggregate import aggregate
+from consumer.stages.eras import EraResult, detect_changepoints
+from consumer.stages.features import FeatureRows, extract_features
+from consumer.stages.gapfill import fill_gaps
+from consumer.stages.grid import Grid
+from consumer.stages.windows import WindowSpec
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    resolution: timedelta = timedelta(hours=1)
+    max_gap: timedelta = timedelta(hours=2)
+    windows: WindowSpec = field(default_factory=WindowSpec)
+    era_lookback: timedelta = timedelta(days=7)
+
+    def span(self, jobs: Sequence[Job]) -> tuple[datetime, datetime]:
+        """What a batch reads: each job's window, the look-back for eras before it, the
+        feature windows reaching past it, and a max_gap margin on both sides so that a
+        bucket's gap filling never depends on where the batch happened to start or end."""
+        margin = self.max_gap + self.resolution
+        start = min(job.window_start for job in jobs) - self.era_lookback - margin
+        end = max(job.window_end for job in jobs) + self.windows.width + margin
+        return start, end
+
+
+class StageError(RuntimeError):
+    """A stage raised; carries the stage's name for the job's error_stage."""
+
+    def __init__(self, stage: str, cause: BaseException) -> None:
+        super().__init__(f"{stage}: {type(cause).__name__}: {cause}")
+        self.stage = stage
+
+
+@dataclass
+class JobResult:
+    """One job's share of a batch: what it owns and how long each stage took."""
+
+    job: Job
+    grid: Grid
+    features: FeatureRows
+    eras: EraResult
+    stage_seconds: dict[str, float]
+
+    @property
+    def notes(self) -> dict[str, Any]:
+        return {"eras": self.eras.notes} if self.eras.notes else {}
+
+
+@dataclass
+class BatchTimer:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        except psycopg.OperationalError:
+            raise  # the database went away: the worker reconnects, the job is not at fault
+        except Exception as error:
+            raise StageError(name, error) from error
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - began
+
+
+def run_batch(
+    conn: psycopg.Connection,
+    jobs: Sequence[Job],
+    config: PipelineConfig,
+    xp: ModuleType = np,
+    *,
+    stage_hook: Callable[[str], None] | None = None,
+) -> list[JobResult]:
+    """Runs all four stages for ``jobs`` as one batch and returns each job's results."""
+    timer = BatchTimer()
+    hook = stage_hook or (lambda _stage: None)
+    start, end = config.span(jobs)
+    with timer.stage("read"):
+        hook("read")
+        with conn.transaction():
+            inputs = read_inputs(conn, start, end, config.resolution)
+    with timer.stage("aggregate"):
+        hook("aggregate")
+        grid = aggregate(inputs, start, end, config.resolution)
+    with timer.stage("fill_gaps"):
+        hook("fill_gaps")
+        grid = fill_gaps(grid, config.max_gap)
+    with timer.stage("features"):
+        hook("features")
+        owned = [(_utc64(job.window_start), _utc64(job.window_end)) for job in jobs]
+        features = extract_features(
+            grid, config.windows, owned, xp=xp, price_area=inputs.price_area
+        )
+    results = []
+    for job in jobs:
+        with timer.stage("eras"):
+            hook("eras")
+            eras = detect_changepoints(
+                grid,
+                _utc64(job.window_start),
+                _utc64(job.window_end),
+                lookback=config.era_lookback,
+            )
+        results.append(
+            JobResult(job, grid, rows_within(features, job.window_start, job.window_end), eras, {})
+        )
+    per_job = {name: seconds / len(jobs) for name, seconds in timer.seconds.items()}
+    for result in results:
+        result.stage_seconds = {**per_job, "batch_jobs": len(jobs)}
+    return results
+
+
+def rows_within(rows: FeatureRows, start: datetime, end: datetime) -> FeatureRows:
+    """The feature rows whose window starts inside [start, end): what one job owns."""
+    keep = (rows.window_start >= _utc64(start)) & (rows.window_start < _utc64(end))
+    return replace(rows, **{f.name: getattr(rows, f.name)[keep] for f in fields(rows)})
+
+
+def _utc64(moment: datetime) -> np.datetime64:
+    return np.datetime64(int(moment.timestamp()), "s")

@@ -1,0 +1,42 @@
+-- The stage outputs a job writes in the transaction that marks it done
+-- (common/queue.py: complete). Each is COPYed into a temporary table, then upserted,
+-- so a re-run window replaces its rows instead of duplicating them.
+
+-- name: create_staging
+CREATE TEMPORARY TABLE IF NOT EXISTS features_in (LIKE features) ON COMMIT DELETE ROWS;
+CREATE TEMPORARY TABLE IF NOT EXISTS resampled_in (LIKE resampled) ON COMMIT DELETE ROWS;
+CREATE TEMPORARY TABLE IF NOT EXISTS changepoints_in (LIKE changepoints) ON COMMIT DELETE ROWS;
+
+-- name: copy_features
+COPY features_in (job_id, site, window_start, window_end, signal, feature, value)
+FROM STDIN (FORMAT BINARY);
+
+-- name: upsert_features
+INSERT INTO features (job_id, site, window_start, window_end, signal, feature, value)
+SELECT job_id, site, window_start, window_end, signal, feature, value FROM features_in
+ON CONFLICT ON CONSTRAINT features_key
+DO UPDATE SET value = EXCLUDED.value, job_id = EXCLUDED.job_id;
+
+-- name: copy_resampled
+COPY resampled_in (job_id, site, time, signal, value, count, coverage, filled)
+FROM STDIN (FORMAT BINARY);
+
+-- name: upsert_resampled
+INSERT INTO resampled (job_id, site, time, signal, value, count, coverage, filled)
+SELECT job_id, site, time, signal, value, count, coverage, filled FROM resampled_in
+ON CONFLICT (site, signal, time)
+DO UPDATE SET value = EXCLUDED.value, count = EXCLUDED.count, coverage = EXCLUDED.coverage,
+              filled = EXCLUDED.filled, job_id = EXCLUDED.job_id;
+
+-- name: copy_changepoints
+COPY changepoints_in (job_id, site, time, cost_gain, signals) FROM STDIN (FORMAT BINARY);
+
+-- name: delete_changepoints
+-- A window's changepoints are replaced as a whole: a re-run may find fewer.
+DELETE FROM changepoints c
+USING jobs j
+WHERE j.id = ANY(%(ids)s) AND c.time >= j.window_start AND c.time < j.window_end;
+
+-- name: insert_changepoints
+INSERT INTO changepoints (job_id, site, time, cost_gain, signals)
+SELECT job_id, site, time, cost_gain, signals FROM changepoints_in;
