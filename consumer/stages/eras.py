@@ -1,0 +1,239 @@
+"""Stage 4: changepoints in each site's climate regime (eras), by PELT with an L2 cost.
+
+The L2 cost of a segment is the sum of squared deviations from its mean, summed over
+the z-scored signals. With prefix sums of x and x², each segment costs O(d):
+
+    C(a, b) = sum_{a<=i<b} |x_i|^2 - |sum_{a<=i<b} x_i|^2 / (b - a)
+
+PELT minimises  sum of segment costs + penalty x (number of segments)  over all
+segmentations whose segments hold at least `min_size` points. Pruning follows
+Killick et al. (2012), with one correction that ruptures lacks: a candidate that fails
+the pruning test at step s is dropped only from step s + min_size on, because s itself
+cannot end a segment before then (ruptures prunes at once and can miss the optimum).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from consumer.stages.grid import Grid
+
+# Signals that describe a climate regime; the `eras` view averages the same three.
+REGIME_SIGNALS: tuple[str, ...] = ("air_temp_c", "co2_ppm", "rh_percent")
+# A signal joins the segmentation when this share of the span's buckets hold a value.
+MIN_COVERAGE = 0.5
+
+
+@dataclass(frozen=True)
+class Changepoint:
+    site: str
+    time: datetime  # UTC: the first bucket of the new era
+    cost_gain: float  # L2 cost saved by splitting its two neighbouring segments here
+    signals: tuple[str, ...]  # the signals the segmentation used
+
+
+@dataclass(frozen=True)
+class EraResult:
+    changepoints: tuple[Changepoint, ...]  # only those inside [owned_start, owned_end)
+    notes: dict[str, str] = field(default_factory=dict)  # site -> why no eras
+    penalty: dict[str, float] = field(default_factory=dict)  # site -> penalty used
+    signals: dict[str, tuple[str, ...]] = field(default_factory=dict)  # site -> used
+
+
+class PrefixL2:
+    """O(d) L2 segment costs of a (n, d) array from prefix sums."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[:, None]
+        self.n = x.shape[0]
+        self.s1 = np.vstack([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
+        self.s2 = np.concatenate([[0.0], np.cumsum((x * x).sum(axis=1))])
+
+    def cost(self, start: np.ndarray | int, end: int) -> np.ndarray:
+        """Cost of segments [start, end) for one end and many starts."""
+        sx = self.s1[end] - self.s1[start]
+        sq = self.s2[end] - self.s2[start]
+        n = end - np.asarray(start)
+        return np.maximum(sq - (sx * sx).sum(axis=-1) / n, 0.0)
+
+
+def pelt_l2(x: np.ndarray, penalty: float, min_size: int = 2) -> list[int]:
+    """Optimal breakpoints ruptures-style: segment ends, the last one is len(x).
+
+    Exact minimiser of total L2 cost + penalty per segment, segments >= min_size.
+    """
+    if penalty < 0:
+        raise ValueError("penalty must not be negative")
+    min_size = max(int(min_size), 1)
+    pc = PrefixL2(x)
+    n = pc.n
+    if n < 2 * min_size:
+        return [n]
+    best = np.full(n + 1, np.inf)  # best[t] = optimal penalised cost of x[:t]
+    best[0] = 0.0
+    last = np.zeros(n + 1, dtype=np.int64)
+    cands = np.array([0], dtype=np.int64)
+    dead_from = np.array([np.iinfo(np.int64).max], dtype=np.int64)
+    for end in range(min_size, n + 1):
+        new = end - min_size
+        if new >= min_size:  # x[:new] can be segmented, so `new` may start a segment
+            cands = np.append(cands, new)
+            dead_from = np.append(dead_from, np.iinfo(np.int64).max)
+        alive = dead_from > end
+        if not alive.all():
+            cands, dead_from = cands[alive], dead_from[alive]
+        vals = best[cands] + pc.cost(cands, end)
+        j = int(np.argmin(vals))
+        best[end] = vals[j] + penalty
+        last[end] = cands[j]
+        # t is beaten by `end` for every later end' >= end + min_size (L2: K = 0)
+        tol = 1e-10 * (abs(vals[j]) + 1.0)
+        beaten = vals > vals[j] + penalty + tol
+        dead_from[beaten] = np.minimum(dead_from[beaten], end + min_size)
+    bkps = []
+    t = n
+    while t > 0:
+        bkps.append(int(t))
+        t = int(last[t])
+    return bkps[::-1]
+
+
+def penalised_cost(x: np.ndarray, bkps: Sequence[int], penalty: float) -> float:
+    """Sum of L2 segment costs + penalty per segment (same definition as pelt_l2)."""
+    pc = PrefixL2(x)
+    starts = [0, *bkps[:-1]]
+    return float(sum(pc.cost(a, b) for a, b in zip(starts, bkps, strict=True))) + penalty * len(
+        bkps
+    )
+
+
+def default_penalty(n: int, d: int) -> float:
+    """BIC-style: each new segment costs its d means and its position, x log n.
+
+    The signals are z-scored, so the noise variance is taken as at most 1; hourly
+    climate is strongly autocorrelated, hence the factor 3 (fewer, longer eras).
+    """
+    return 3.0 * (d + 1) * float(np.log(max(n, 2)))
+
+
+def default_min_size(step: np.timedelta64) -> int:
+    """One day of buckets: shorter 'eras' would be the day/night cycle."""
+    return max(2, int(np.timedelta64(1, "D") // step))
+
+
+def _utc(t: np.datetime64) -> datetime:
+    return datetime.fromtimestamp(int(t.astype("datetime64[s]").astype(np.int64)), tz=UTC)
+
+
+def _np_time(t: datetime) -> np.datetime64:
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return np.datetime64(int(t.timestamp()), "s")
+
+
+def _site_matrix(
+    grid: Grid, s: int, sel: np.ndarray, signals: Sequence[str], min_coverage: float
+) -> tuple[np.ndarray, tuple[str, ...], np.ndarray, str | None]:
+    """z-scored (rows, d) matrix of usable signals, their names, row indices, or a note."""
+    n_span = int(sel.sum())
+    present = [(name, grid.signal_index(name)) for name in signals]
+    present = [(name, k) for name, k in present if k is not None]
+    if not present:
+        return (
+            np.empty((0, 0)),
+            (),
+            np.empty(0, int),
+            (f"none of {', '.join(signals)} is on the grid"),
+        )
+    cov = {name: float(np.isfinite(grid.value[s, k, sel]).mean()) for name, k in present}
+    used = [(name, k) for name, k in present if cov[name] >= min_coverage]
+    if not used:
+        best = max(cov, key=cov.get)
+        return (
+            np.empty((0, 0)),
+            (),
+            np.empty(0, int),
+            (
+                f"no regime signal has values in >= {min_coverage:.0%} of the {n_span} buckets "
+                f"of the span (best: {best} {cov[best]:.0%})"
+            ),
+        )
+    x = np.stack([grid.value[s, k, sel] for _, k in used], axis=1)
+    rows = np.flatnonzero(np.isfinite(x).all(axis=1))
+    x = x[rows]
+    std = x.std(axis=0) if len(rows) else np.zeros(len(used))
+    varying = std > 1e-12
+    if len(rows) and not varying.any():
+        return np.empty((0, 0)), (), np.empty(0, int), "every regime signal is constant"
+    names = tuple(name for (name, _), v in zip(used, varying, strict=True) if v)
+    x = x[:, varying]
+    x = (x - x.mean(axis=0)) / std[varying]
+    return x, names, rows, None
+
+
+def detect_changepoints(
+    grid: Grid,
+    owned_start: datetime,
+    owned_end: datetime,
+    lookback: timedelta = timedelta(days=7),
+    penalty: float | None = None,
+    min_size: int | None = None,
+    *,
+    lookahead: timedelta | None = None,
+    signals: Sequence[str] = REGIME_SIGNALS,
+    min_coverage: float = MIN_COVERAGE,
+) -> EraResult:
+    """Stage 4: PELT per site on [owned_start - lookback, owned_end + lookahead).
+
+    Only changepoints inside [owned_start, owned_end) are returned: the job owns those.
+    `min_size` is in buckets (default one day). `lookahead` (default min_size buckets,
+    clipped to the grid) lets a change late in the window be seen with the data after
+    it; without it no change could be placed in the window's last min_size buckets.
+    Rows where a used signal is empty are skipped, so a segment may span a gap.
+    """
+    if min_size is None:
+        min_size = default_min_size(grid.step)
+    if lookahead is None:
+        lookahead = timedelta(seconds=int(grid.step / np.timedelta64(1, "s")) * min_size)
+    times = grid.times
+    lo, hi = _np_time(owned_start - lookback), _np_time(owned_end + lookahead)
+    own_lo, own_hi = _np_time(owned_start), _np_time(owned_end)
+    sel = (times >= lo) & (times < hi)
+    span_times = times[sel]
+    found: list[Changepoint] = []
+    notes: dict[str, str] = {}
+    penalties: dict[str, float] = {}
+    used_signals: dict[str, tuple[str, ...]] = {}
+    for s, site in enumerate(grid.sites):
+        x, names, rows, note = _site_matrix(grid, s, sel, signals, min_coverage)
+        if note is None and len(rows) < 2 * min_size:
+            note = (
+                f"only {len(rows)} of {len(span_times)} buckets have all of "
+                f"{', '.join(names)}; a change needs {2 * min_size} (min_size {min_size})"
+            )
+        if note is None:
+            in_own = (span_times[rows] >= own_lo) & (span_times[rows] < own_hi)
+            if not in_own.any():
+                note = "no usable data inside the job's own window"
+        if note is not None:
+            notes[site] = note
+            continue
+        n, d = x.shape
+        pen = default_penalty(n, d) if penalty is None else float(penalty)
+        penalties[site], used_signals[site] = pen, names
+        bkps = pelt_l2(x, pen, min_size)
+        pc = PrefixL2(x)
+        edges = [0, *bkps]
+        for i in range(1, len(edges) - 1):
+            a, k, b = edges[i - 1], edges[i], edges[i + 1]
+            t = span_times[rows[k]]
+            if own_lo <= t < own_hi:
+                gain = float(pc.cost(a, b) - pc.cost(a, k) - pc.cost(k, b))
+                found.append(Changepoint(site, _utc(t), gain, names))
+    return EraResult(tuple(found), notes, penalties, used_signals)
