@@ -217,7 +217,8 @@ def tsfresh_features(xp: ModuleType, x, min_valid: int) -> dict[str, object]:
     # Least squares against the sample index 0..n-1 (scipy.stats.linregress).
     centre = (nf - 1) / 2
     ti = xp.where(inside, pos[None, :] - centre[:, None], 0.0)
-    slope = (ti * d).sum(axis=1) / (ti * ti).sum(axis=1)
+    # A constant window's slope is exactly 0 (scipy returns rounding noise of ~1e-19).
+    slope = xp.where(constant, 0.0, (ti * d).sum(axis=1) / (ti * ti).sum(axis=1))
     out['linear_trend__attr_"slope"'] = xp.where(many, slope, xp.nan)
     out['linear_trend__attr_"intercept"'] = xp.where(many, mean - slope * centre, xp.nan)
 
