@@ -81,7 +81,7 @@ def claim(
 ) -> list[Job]:
     """Claims up to ``batch`` runnable jobs for ``worker`` (one short transaction)."""
     with conn.transaction():
-        conn.execute(query("queue", "fail_exhausted_leases"))
+        conn.execute(query("queue", "fail_exhausted_leases"), {})  # {}: %% means %
         rows = conn.execute(
             query("queue", "claim"),
             {"worker": worker, "batch": batch, "lease_seconds": lease_seconds, "device": device},

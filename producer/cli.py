@@ -134,7 +134,8 @@ def run_enqueue(args: argparse.Namespace) -> int:
         result = queue.enqueue(conn, wanted, priority=args.priority, max_attempts=args.max_attempts)
     print(
         f"enqueued {result.added} new jobs, {result.already_present} already present "
-        f"({len(wanted)} windows of {format_duration(args.window)} from {args.first} to {args.last})"
+        f"({len(wanted)} windows of {format_duration(args.window)} "
+        f"from {args.first} to {args.last})"
     )
     return 0
 
