@@ -255,6 +255,24 @@ def test_env_example_documents_every_variable_with_the_compose_defaults() -> Non
         assert set(service(name)["environment"]) <= documented.keys()
 
 
+# Read by the code but meaningless in a container: the embedded server's state folder.
+NOT_CONTAINER_SETTINGS = {"XDG_STATE_HOME"}
+_ENV_READ = re.compile(
+    r"""(?:env_int|env_float|environ\.get|getenv)\(\s*["']([A-Z][A-Z0-9_]*)["']"""
+    r"""|environ\[["']([A-Z][A-Z0-9_]*)["']\]"""
+)
+
+
+def test_env_example_documents_every_variable_the_code_reads() -> None:
+    read = set()
+    for folder in ("common", "consumer", "producer", "migrations"):
+        for path in (REPO / folder).rglob("*.py"):
+            for match in _ENV_READ.finditer(path.read_text(encoding="utf-8")):
+                read.add(match[1] or match[2])
+    assert read >= {"DATABASE_URL", "LEASE_SECONDS"}, "the scan finds the settings"
+    assert read - NOT_CONTAINER_SETTINGS <= env_example().keys()
+
+
 def test_lease_defaults_match_the_code() -> None:
     from common.settings import QueueTiming
 
@@ -300,8 +318,8 @@ def test_dockerfile_stages_are_small_pinned_non_root_and_health_checked() -> Non
         if base == "scratch" or base in stages:
             continue
         _, _, tag = base.partition(":")
-        assert tag and tag != "latest" and re.search(r"\d+\.\d+", tag), f"{name}: pin {base}"
-    assert re.fullmatch(r"python:[\d.]+-slim-\w+", stages["cpu"]["base"])
+        assert tag and tag != "latest" and re.match(r"\d+\.\d+\.\d+-", tag), f"{name}: pin {base}"
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", stages["cpu"]["base"])
     assert re.fullmatch(r"nvidia/cuda:12\.[\d.]+-runtime-[\w.]+", stages["gpu"]["base"])
     for name in ("cpu", "gpu"):
         lines = stages[name]["lines"]
@@ -353,6 +371,8 @@ def test_dockerignore_keeps_tests_data_and_caches_out() -> None:
         ".venv/bin/python",
         ".env",
         "common/__pycache__/db.cpython-311.pyc",
+        "consumer/__pycache__",
+        "producer/load/helper.pyc",
         "greenhouse_queue.egg-info/PKG-INFO",
     ):
         assert dockerignore_excludes(path), f"{path} must stay out of the build context"
