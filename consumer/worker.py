@@ -25,6 +25,7 @@ from common import queue
 from common.db import connect, mask_url
 from common.queue import Backoff, Job, Outcome, describe
 from common.settings import QueueTiming
+from consumer import faults
 from consumer import results as result_writer
 from consumer.pipeline import JobResult, PipelineConfig, StageError, run_batch
 
@@ -141,7 +142,10 @@ class Worker:
         began = time.perf_counter()
         try:
             results = self._with_reconnect(
-                "read", lambda conn: run_batch(conn, jobs, self.config.pipeline, self.xp)
+                "read",
+                lambda conn: run_batch(
+                    conn, jobs, self.config.pipeline, self.xp, stage_hook=faults.stage_hook(jobs)
+                ),
             )
         except StageError as error:
             if len(jobs) > 1:
