@@ -131,7 +131,10 @@ def _utc(t: np.datetime64) -> datetime:
     return datetime.fromtimestamp(int(t.astype("datetime64[s]").astype(np.int64)), tz=UTC)
 
 
-def _np_time(t: datetime) -> np.datetime64:
+def _np_time(t: datetime | np.datetime64) -> np.datetime64:
+    """UTC datetime64[s] from an aware/naive-UTC datetime or a datetime64."""
+    if isinstance(t, np.datetime64):
+        return t.astype("datetime64[s]")
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
     return np.datetime64(int(t.timestamp()), "s")
@@ -179,8 +182,8 @@ def _site_matrix(
 
 def detect_changepoints(
     grid: Grid,
-    owned_start: datetime,
-    owned_end: datetime,
+    owned_start: datetime | np.datetime64,
+    owned_end: datetime | np.datetime64,
     lookback: timedelta = timedelta(days=7),
     penalty: float | None = None,
     min_size: int | None = None,
@@ -202,8 +205,9 @@ def detect_changepoints(
     if lookahead is None:
         lookahead = timedelta(seconds=int(grid.step / np.timedelta64(1, "s")) * min_size)
     times = grid.times
-    lo, hi = _np_time(owned_start - lookback), _np_time(owned_end + lookahead)
     own_lo, own_hi = _np_time(owned_start), _np_time(owned_end)
+    lo = own_lo - np.timedelta64(int(lookback.total_seconds()), "s")
+    hi = own_hi + np.timedelta64(int(lookahead.total_seconds()), "s")
     sel = (times >= lo) & (times < hi)
     span_times = times[sel]
     found: list[Changepoint] = []

@@ -45,8 +45,8 @@ LIMITS: tuple[Limit, ...] = (
     Limit("vent_*_percent",            0.0,  100.0, "vent opening"),
     Limit("curtain_*_percent",         0.0,  100.0, "screen position"),
     Limit("lamp_grp*_on",              0.0,    1.0, "lamp group status, 0 = off, 1 = on"),
-    Limit("co2_dosing_*",              0.0, 1000.0, "never negative; generous top"),
-    # outside weather (own station, or Open-Meteo)
+    Limit("co2_dosing_fraction",       0.0,    1.0, "share of the interval spent dosing"),
+    # outside weather (own station, or Open-Meteo); the grid prefixes weather with outside_
     Limit("outside_temp_c",          -40.0,   50.0, "Danish record range with margin"),
     Limit("outside_rh_percent",        0.0,  100.0, "relative humidity"),
     Limit("outside_radiation_w_m2",    0.0, 1500.0, "above the solar constant is impossible"),
@@ -55,6 +55,9 @@ LIMITS: tuple[Limit, ...] = (
     Limit("outside_wind_direction_deg", 0.0, 360.0, "compass degrees"),
     Limit("outside_cloud_cover_percent", 0.0, 100.0, "cover fraction"),
     Limit("outside_precipitation_mm",  0.0,  200.0, "per hour, beyond any Danish record"),
+    Limit("outside_pressure_hpa",    870.0, 1090.0, "world sea-level pressure records"),
+    Limit("outside_forecast_temp_c", -40.0,   50.0, "as outside_temp_c"),
+    Limit("outside_forecast_radiation_w_m2", 0.0, 1500.0, "as outside_radiation_w_m2"),
     # day-ahead spot prices (Nord Pool harmonised bounds)
     Limit("spot_price_dk1_eur_mwh",  -500.0, 5000.0, "harmonised min/max clearing price"),
     Limit("spot_price_dk2_eur_mwh",  -500.0, 5000.0, "harmonised min/max clearing price"),
