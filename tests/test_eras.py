@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 import ruptures as rpt
 
 from consumer.stages.eras import default_min_size, detect_changepoints, pelt_l2
 from consumer.stages.grid import Grid
+from tests.conftest import migrate
 
 HOUR = np.timedelta64(3600, "s")
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -232,3 +238,84 @@ def test_default_min_size_is_one_day_of_buckets():
     assert default_min_size(HOUR) == 24
     assert default_min_size(np.timedelta64(15, "m")) == 96
     assert default_min_size(np.timedelta64(1, "D")) == 2
+
+
+# --- the changepoints table and the eras view (migration 0002) -----------------------
+
+
+def put_resampled(conn, site: str, start: datetime, values: dict[str, list[float]], job: int):
+    with conn.cursor() as cur:
+        for signal, series in values.items():
+            cur.executemany(
+                "INSERT INTO resampled (site, time, signal, value, count, coverage, filled, job_id)"
+                " VALUES (%s, %s, %s, %s, 12, 1.0, false, %s)",
+                [(site, start + timedelta(hours=i), signal, v, job) for i, v in enumerate(series)],
+            )
+
+
+def put_changepoint(conn, site: str, at: datetime, job: int) -> None:
+    conn.execute(
+        "INSERT INTO changepoints (site, time, cost_gain, signals, job_id)"
+        " VALUES (%s, %s, 99.0, %s, %s)",
+        (site, at, ["air_temp_c", "rh_percent"], job),
+    )
+
+
+def test_eras_view_chains_changepoints_across_job_boundaries(conn):
+    # two daily jobs wrote the grid; each found one changepoint in its own day
+    put_resampled(conn, "a", T0, {"air_temp_c": [20.0] * 6 + [24.0] * 30 + [18.0] * 12}, 1)
+    put_resampled(conn, "a", T0, {"rh_percent": [70.0] * 48, "co2_ppm": [400.0] * 48}, 1)
+    put_changepoint(conn, "a", T0 + timedelta(hours=6), job=1)
+    put_changepoint(conn, "a", T0 + timedelta(hours=36), job=2)
+    put_resampled(conn, "quiet", T0, {"air_temp_c": [15.0, 17.0]}, 1)
+    eras = conn.execute(
+        "SELECT site, era_start, era_end, duration, mean_air_temp_c, mean_co2_ppm,"
+        " mean_rh_percent FROM eras ORDER BY site, era_start"
+    ).fetchall()
+    h = timedelta(hours=1)
+    assert eras == [
+        ("a", T0, T0 + 6 * h, 6 * h, 20.0, 400.0, 70.0),  # first era: from the first data
+        ("a", T0 + 6 * h, T0 + 36 * h, 30 * h, 24.0, 400.0, 70.0),
+        ("a", T0 + 36 * h, None, None, 18.0, 400.0, 70.0),  # last era: still open
+        ("quiet", T0, None, None, 16.0, None, None),  # data, no changepoint: one open era
+    ]
+
+
+def test_a_changepoint_on_the_first_bucket_does_not_make_an_empty_first_era(conn):
+    put_resampled(conn, "a", T0, {"air_temp_c": [20.0, 22.0]}, 1)
+    put_changepoint(conn, "a", T0, job=1)
+    eras = conn.execute("SELECT site, era_start, era_end FROM eras").fetchall()
+    assert eras == [("a", T0, None)]
+
+
+def test_one_changepoint_per_site_and_time(conn):
+    put_changepoint(conn, "a", T0, job=1)
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        put_changepoint(conn, "a", T0, job=2)
+
+
+def test_migration_0002_downgrades_cleanly(empty_db_url):
+    migrate(empty_db_url, "head")
+    alembic(empty_db_url, "downgrade", "0001")
+    with psycopg.connect(empty_db_url) as c:
+        names = {
+            r[0]
+            for r in c.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+            )
+        }
+    assert {"readings", "jobs"} <= names
+    assert not {"resampled", "changepoints", "eras"} & names
+    migrate(empty_db_url, "head")  # and up again
+
+
+def alembic(url: str, *args: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
