@@ -255,11 +255,13 @@ def test_env_example_documents_every_variable_with_the_compose_defaults() -> Non
         assert set(service(name)["environment"]) <= documented.keys()
 
 
-# Read by the code but meaningless in a container: the embedded server's state folder.
-NOT_CONTAINER_SETTINGS = {"XDG_STATE_HOME"}
+# Read by the code but meaningless in a container: where the embedded server keeps its data.
+NOT_CONTAINER_SETTINGS = {"XDG_STATE_HOME", "GREENHOUSE_PGDATA"}
 _ENV_READ = re.compile(
     r"""(?:env_int|env_float|environ\.get|getenv)\(\s*["']([A-Z][A-Z0-9_]*)["']"""
     r"""|environ\[["']([A-Z][A-Z0-9_]*)["']\]"""
+    r"""|^[A-Z_]*ENV\s*=\s*["']([A-Z][A-Z0-9_]*)["']""",  # NAME_ENV = "VARIABLE" constants
+    re.MULTILINE,
 )
 
 
@@ -268,7 +270,7 @@ def test_env_example_documents_every_variable_the_code_reads() -> None:
     for folder in ("common", "consumer", "producer", "migrations"):
         for path in (REPO / folder).rglob("*.py"):
             for match in _ENV_READ.finditer(path.read_text(encoding="utf-8")):
-                read.add(match[1] or match[2])
+                read.add(next(name for name in match.groups() if name))
     assert read >= {"DATABASE_URL", "LEASE_SECONDS"}, "the scan finds the settings"
     assert read - NOT_CONTAINER_SETTINGS <= env_example().keys()
 
