@@ -1,0 +1,138 @@
+"""Energi Data Service ``Elspotprices`` exports, CSV and JSON.
+
+Columns ``HourUTC``, ``HourDK``, ``PriceArea``, ``SpotPriceDKK``, ``SpotPriceEUR`` (per MWh).
+CSV as the website exports it (semicolons, decimal commas, ``2019-12-30 22:00``) or with
+commas and decimal points; JSON as the API returns it (``{"records": [...]}``) or a bare
+list of records, with ISO timestamps (``2019-12-30T22:00:00``). ``HourUTC`` is UTC (the
+default zone; ``--tz`` changes how a naive ``HourUTC`` is read). Rows go to
+``spot_prices``, keyed by ``PriceArea``; an empty price is stored as NULL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from .csvrows import field_count_reason, open_text, read_rows
+from .numbers import NumberError, parse_number
+from .records import Block, BlockBuilder, Context
+from .signals import ELSPOT_SIGNALS, SPOT_PRICES
+from .timezones import LocalClock, parse_tz
+
+NAME = "elspot"
+DEFAULT_TZ = "UTC"
+TIME, AREA, DKK, EUR = "HourUTC", "PriceArea", "SpotPriceDKK", "SpotPriceEUR"
+REQUIRED = (TIME, AREA, DKK, EUR)
+
+
+def parse_hour(text: str, clock: LocalClock) -> datetime:
+    try:
+        stamp = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"cannot parse timestamp {text!r} (expected YYYY-MM-DD HH:MM or ISO 8601)"
+        ) from None
+    if stamp.tzinfo is not None:
+        return stamp.astimezone(UTC)
+    return clock.to_utc(stamp)
+
+
+def parse(ctx: Context) -> Iterator[Block]:
+    with open_text(ctx.path) as f:
+        head = f.read(64).lstrip()
+    if head.startswith(("[", "{")):
+        yield from parse_json(ctx)
+    else:
+        yield from parse_csv(ctx)
+
+
+def price(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        if value is None:
+            return None
+        raise NumberError(f"cannot parse number {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    return parse_number(str(value))
+
+
+def parse_csv(ctx: Context) -> Iterator[Block]:
+    clock = LocalClock(parse_tz(ctx.tz or DEFAULT_TZ))
+    with open_text(ctx.path) as f:
+        first = f.readline()
+        delimiter = ";" if first.count(";") >= first.count(",") else ","
+        f.seek(0)
+        rows = read_rows(f, delimiter, ctx)
+        item = next(rows, None)
+        if item is None:
+            raise ctx.refuse("the file is empty")
+        header = [h.strip() for h in item[1]]
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            raise ctx.refuse(
+                f"the header lacks {', '.join(missing)} (found {';'.join(header)})",
+                line=item[0],
+                hint="is the delimiter ';' or ','?",
+            )
+        width = len(header)
+        at = {c: header.index(c) for c in REQUIRED}
+        extra = [h for h in header if h not in REQUIRED and h != "HourDK"]
+        ctx.unknown_columns += [f"{h!r} (ignored: not a price)" for h in extra]
+        builder = BlockBuilder(SPOT_PRICES, ELSPOT_SIGNALS, [0, 1])
+        data_rows = 0
+        for line, row in rows:
+            data_rows += 1
+            if len(row) != width:
+                ctx.bad_row(line, field_count_reason(width, len(row), delimiter))
+                continue
+            block = _row(ctx, clock, builder, line, {c: row[i] for c, i in at.items()})
+            if block is not None:
+                yield block
+        if data_rows == 0:
+            raise ctx.refuse("no data rows after the header (truncated file?)")
+        yield from builder.flush()
+
+
+def parse_json(ctx: Context) -> Iterator[Block]:
+    clock = LocalClock(parse_tz(ctx.tz or DEFAULT_TZ))
+    with open_text(ctx.path) as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ctx.refuse(
+                f"invalid JSON: {err.msg} at column {err.colno}",
+                line=err.lineno,
+                hint="the file looks truncated",
+            ) from None
+    records = data.get("records") if isinstance(data, dict) else data
+    if not isinstance(records, list):
+        raise ctx.refuse('expected {"records": [...]} or a list of Elspotprices records')
+    builder = BlockBuilder(SPOT_PRICES, ELSPOT_SIGNALS, [0, 1])
+    for n, record in enumerate(records, start=1):
+        if not isinstance(record, dict) or any(c not in record for c in REQUIRED):
+            ctx.bad_row(n, f"record {n}: expected the fields {', '.join(REQUIRED)}")
+            continue
+        block = _row(ctx, clock, builder, n, record, where=f"record {n}: ")
+        if block is not None:
+            yield block
+    yield from builder.flush()
+
+
+def _row(ctx, clock, builder, line, fields, where="") -> Block | None:
+    area = str(fields[AREA] or "").strip().upper()
+    if not area:
+        ctx.bad_row(line, f"{where}empty {AREA}")
+        return None
+    try:
+        time = parse_hour(str(fields[TIME]), clock)
+    except ValueError as err:
+        ctx.bad_row(line, f"{where}{err}")
+        return None
+    try:
+        values = [price(fields[DKK]), price(fields[EUR])]
+    except NumberError as err:
+        ctx.bad_row(line, f"{where}{err}")
+        return None
+    return builder.add(area, time, values)
