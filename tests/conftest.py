@@ -66,7 +66,9 @@ def server_url(server_data_dir: Path | None) -> str:
 @pytest.fixture(scope="session")
 def template_url(server_url: str) -> str:
     with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE)))
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE))
+        )
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
     url = with_database(server_url, TEMPLATE)
     migrate(url)
@@ -87,7 +89,9 @@ def create_database(server_url: str, template: str = TEMPLATE) -> str:
 def drop_database(server_url: str, url: str) -> None:
     name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
     with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture
@@ -123,3 +127,46 @@ def cli_env(db_url: str) -> dict[str, str]:
         "POLL_SECONDS": "0.5",
         "PYTHONUNBUFFERED": "1",
     }
+
+
+SAMPLE_TEMPLATE = "greenhouse_sample_template"
+SAMPLE = REPO / "sample"
+
+
+def sample_files() -> list[Path]:
+    """Every data file the project ships in sample/."""
+    return sorted(
+        path
+        for path in SAMPLE.rglob("*")
+        if path.is_file() and path.suffix.lower() in {".csv", ".json"}
+    )
+
+
+@pytest.fixture(scope="session")
+def sample_template(server_url: str, template_url: str) -> str:
+    """A template database migrated to head with the shipped sample loaded."""
+    from producer.load import load_files
+
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(SAMPLE_TEMPLATE)
+            )
+        )
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(SAMPLE_TEMPLATE), sql.Identifier(TEMPLATE)
+            )
+        )
+    url = with_database(server_url, SAMPLE_TEMPLATE)
+    with psycopg.connect(url) as conn:
+        load_files(conn, sample_files())
+    return SAMPLE_TEMPLATE
+
+
+@pytest.fixture
+def sample_db_url(server_url: str, sample_template: str) -> Iterator[str]:
+    """A fresh database, migrated, with the shipped sample loaded."""
+    url = create_database(server_url, template=sample_template)
+    yield url
+    drop_database(server_url, url)
