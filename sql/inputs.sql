@@ -35,15 +35,15 @@ GROUP BY 1, 2, 3;
 
 -- name: reading_intervals
 -- Each series' native sample interval in the span: the median step between its rows.
-SELECT site AS key, signal, percentile_disc(0.5) WITHIN GROUP (ORDER BY dt) AS interval_s
+-- (Interval arithmetic, not numeric epochs, keeps the sort cheap.)
+SELECT site AS key, signal,
+       extract(epoch FROM percentile_disc(0.5) WITHIN GROUP (ORDER BY dt))::float8 AS interval_s
 FROM (
-    SELECT site, signal,
-           extract(epoch FROM time - lag(time) OVER (PARTITION BY site, signal ORDER BY time))
-               AS dt
+    SELECT site, signal, time - lag(time) OVER (PARTITION BY site, signal ORDER BY time) AS dt
     FROM readings
     WHERE time >= %(start)s AND time < %(end)s
 ) AS steps
-WHERE dt > 0
+WHERE dt > interval '0'
 GROUP BY 1, 2;
 
 -- name: weather_buckets
@@ -77,15 +77,15 @@ GROUP BY 1, 2, 3;
 
 -- name: weather_intervals
 -- Each weather series' native sample interval in the span: the median step between rows.
-SELECT location AS key, signal, percentile_disc(0.5) WITHIN GROUP (ORDER BY dt) AS interval_s
+-- (Interval arithmetic, not numeric epochs, keeps the sort cheap.)
+SELECT location AS key, signal,
+       extract(epoch FROM percentile_disc(0.5) WITHIN GROUP (ORDER BY dt))::float8 AS interval_s
 FROM (
-    SELECT location, signal,
-           extract(epoch FROM time - lag(time) OVER (PARTITION BY location, signal ORDER BY time))
-               AS dt
+    SELECT location, signal, time - lag(time) OVER (PARTITION BY location, signal ORDER BY time) AS dt
     FROM weather
     WHERE time >= %(start)s AND time < %(end)s
 ) AS steps
-WHERE dt > 0
+WHERE dt > interval '0'
 GROUP BY 1, 2;
 
 -- name: spot_prices
