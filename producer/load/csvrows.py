@@ -35,10 +35,15 @@ def read_rows(f: TextIO, delimiter: str, ctx: Context) -> Iterator[tuple[int, li
         except StopIteration:
             return
         except csv.Error as err:
+            text = str(err)
+            if "expected after" in text:  # "x",y with delimiter ';': another separator
+                reason = f"wrong delimiter or broken quoting: {text}"
+            else:
+                reason = f"malformed line: {text}"
             raise ctx.refuse(
-                f"malformed line: {err}",
+                reason,
                 line=reader.line_num,
-                hint="the file looks truncated or its quoting is broken",
+                hint="the file looks truncated, its quoting is broken or it uses another delimiter",
             ) from None
         except UnicodeDecodeError as err:
             raise ctx.refuse(f"not UTF-8 text: {err}", line=line + 1) from None
