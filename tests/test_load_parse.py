@@ -158,7 +158,7 @@ def test_knudjepsen_sites_signals_and_cells():
 
 def test_knudjepsen_hand_checked_cells():
     # Copied by hand from sample/knudjepsen/NO3NO4.extra.csv, line 4:
-    # "18-01-2016 00:00:00";4,3;74,79;0;0;4,1;76,28;0;0
+    # "18-01-2016 00:00:00";4,8;74;0;0;4,2;77,98;0;0
     frames = read_file(KJ / "NO3NO4.extra.csv")
     readings = frames["readings"]
     t = utc(2016, 1, 17, 23)

@@ -1,0 +1,180 @@
+"""Loading into PostgreSQL: counts, sites, idempotent re-loads, overlaps, refused files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from producer.load import FileReport, LoadError, load_files, read_file
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "sample"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SAMPLE_FILES = sorted(p for p in SAMPLE.rglob("*") if p.suffix in {".csv", ".json"})
+TABLES = ("readings", "weather", "spot_prices", "sites")
+
+
+def counts(conn: psycopg.Connection) -> dict[str, int]:
+    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+
+
+def parsed_rows(path: Path) -> int:
+    frames = read_file(path)
+    prices = frames["spot_prices"]
+    hours = len(prices[["price_area", "time"]].drop_duplicates())
+    return len(frames["readings"]) + len(frames["weather"]) + hours
+
+
+@pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.name)
+def test_each_sample_file_loads_every_nonempty_cell(conn, path):
+    (report,) = load_files(conn, [path])
+    assert isinstance(report, FileReport)
+    loaded = counts(conn)
+    assert report.rows_loaded == parsed_rows(path)
+    assert report.rows_loaded == loaded["readings"] + loaded["weather"] + loaded["spot_prices"]
+    assert report.rows_already_present == 0
+    assert report.time_first is not None and report.time_first <= report.time_last
+    assert str(report).startswith(path.name)
+
+
+def test_load_whole_sample_reports_sites_signals_and_span(conn):
+    reports = load_files(conn, SAMPLE_FILES)
+    by_name = {r.path.name: r for r in reports}
+    lamps = by_name["NO3-NO4_belysningsgrp.csv"]
+    assert lamps.format == "knudjepsen"
+    assert lamps.sites == ["knudjepsen-afd3", "knudjepsen-afd4"]
+    assert "lamp_grp4_on" in lamps.signals
+    climate = by_name["NO3_LAMPEGRP_1.csv"]
+    assert climate.locations == ["knudjepsen"]
+    assert climate.time_first == datetime(2016, 1, 17, 23, tzinfo=UTC)
+    cell = by_name["output-2014-04-01-00-00.csv"]
+    assert any("unnamed_col12" in u for u in cell.unknown_columns)
+    sites = conn.execute("SELECT site, location, price_area FROM sites ORDER BY site").fetchall()
+    assert sites == [
+        ("aarslev-celle5", "aarslev", "DK1"),
+        ("knudjepsen-afd3", "knudjepsen", "DK1"),
+        ("knudjepsen-afd4", "knudjepsen", "DK1"),
+    ]
+    value = conn.execute(
+        "SELECT value FROM readings WHERE site = 'knudjepsen-afd4' AND signal = 'rh_percent' "
+        "AND time = '2016-01-18 00:00+01'"
+    ).fetchone()
+    assert value == (77.98,)  # sample/knudjepsen/NO3NO4.extra.csv line 4, column 7: 77,98
+
+
+def test_reloading_changes_nothing(conn):
+    first = load_files(conn, SAMPLE_FILES)
+    before = counts(conn)
+    again = load_files(conn, SAMPLE_FILES)
+    assert counts(conn) == before
+    assert sum(r.rows_loaded for r in again) == 0
+    assert [r.rows_already_present for r in again] == [
+        r.rows_loaded + r.rows_already_present for r in first
+    ]
+
+
+def test_overlapping_export_adds_only_new_rows(conn, tmp_path):
+    lines = (SAMPLE / "prices/Elspotprices-DK1.csv").read_bytes().splitlines(keepends=True)
+    header, body = lines[0], lines[1:]
+    older = tmp_path / "older.csv"
+    newer = tmp_path / "newer.csv"
+    older.write_bytes(header + b"".join(body[100:]))  # newest first: drop the newest 100
+    newer.write_bytes(header + b"".join(body[:150]))  # overlaps the older by 50 hours
+    (a,) = load_files(conn, [older])
+    (b,) = load_files(conn, [newer])
+    assert (a.rows_loaded, a.rows_already_present) == (len(body) - 100, 0)
+    assert (b.rows_loaded, b.rows_already_present) == (100, 50)
+    assert counts(conn)["spot_prices"] == len(body)
+
+
+def test_fixture_formats_load(conn):
+    paths = sorted(FIXTURES.glob("*"))
+    reports = load_files(conn, paths, location="odense")
+    assert all(r.rows_loaded > 0 for r in reports)
+    areas = conn.execute("SELECT DISTINCT price_area FROM spot_prices ORDER BY 1").fetchall()
+    assert areas == [("DK1",), ("DK2",)]
+    null_dkk = conn.execute(
+        "SELECT price_dkk_mwh, price_eur_mwh FROM spot_prices "
+        "WHERE price_area = 'DK2' AND hour_utc = '2023-01-01 00:00Z'"
+    ).fetchone()
+    assert null_dkk == (None, 163.389999)
+    locations = conn.execute("SELECT DISTINCT location FROM weather ORDER BY 1").fetchall()
+    assert locations == [("aarslev",), ("odense",)]
+
+
+def bad_copy(tmp_path: Path, line_no: int, replacement: bytes) -> Path:
+    """The sample's NO3NO4.extra.csv with one line (1-based) replaced."""
+    lines = (SAMPLE / "knudjepsen/NO3NO4.extra.csv").read_bytes().splitlines(keepends=True)
+    lines[line_no - 1] = replacement
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+BAD_LINE = 3000  # far enough in that earlier blocks could already have been written
+
+
+@pytest.mark.parametrize(
+    ("replacement", "reason"),
+    [
+        (b'"28-01-2016 01:00:00";4,3;12,3,4;0;0;4,1;76,28;0;0\r\n', "12,3,4"),
+        (b'"28-13-2016 01:00:00";4,3;74;0;0;4,1;76,28;0;0\r\n', "timestamp"),
+        (b'"28-01-2016 01:00:00",4,3,74,0,0,4,1,76,28,0,0\r\n', "delimiter"),
+        (b'"28-01-2016 01:00:00";4,3;74\r\n', "truncated"),
+    ],
+)
+def test_refused_file_leaves_nothing_behind(conn, tmp_path, replacement, reason):
+    path = bad_copy(tmp_path, BAD_LINE, replacement)
+    with pytest.raises(LoadError) as err:
+        load_files(conn, [path])
+    assert err.value.line == BAD_LINE
+    assert f"{path}:{BAD_LINE}:" in str(err.value)
+    assert reason in str(err.value)
+    assert counts(conn) == dict.fromkeys(TABLES, 0)
+
+
+def test_truncated_file_is_refused_and_leaves_nothing(conn, tmp_path):
+    data = (SAMPLE / "knudjepsen/NO3_LAMPEGRP_1.csv").read_bytes()
+    path = tmp_path / "cut.csv"
+    path.write_bytes(data[: len(data) // 2 + 7])
+    with pytest.raises(LoadError, match="truncated"):
+        load_files(conn, [path])
+    assert counts(conn) == dict.fromkeys(TABLES, 0)
+
+
+def test_earlier_files_stay_committed_when_a_later_one_is_refused(conn, tmp_path):
+    good = SAMPLE / "prices/Elspotprices-DK1.csv"
+    bad = bad_copy(tmp_path, BAD_LINE, b'"x";1\r\n')
+    with pytest.raises(LoadError) as err:
+        load_files(conn, [good, bad])
+    assert [r.path for r in err.value.reports] == [good]
+    conn.rollback()
+    assert counts(conn)["spot_prices"] == 336
+    assert counts(conn)["readings"] == 0
+
+
+def test_missing_file_refuses_the_whole_call(conn, tmp_path):
+    with pytest.raises(LoadError, match="file not found"):
+        load_files(conn, [SAMPLE / "prices/Elspotprices-DK1.csv", tmp_path / "gone.csv"])
+    assert counts(conn) == dict.fromkeys(TABLES, 0)
+
+
+def test_unknown_format_is_refused(conn, tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("just;some;text\n")
+    with pytest.raises(LoadError, match="unknown format"):
+        load_files(conn, [path])
+    assert counts(conn) == dict.fromkeys(TABLES, 0)
+
+
+def test_skip_bad_rows_loads_the_good_rows(conn, tmp_path):
+    path = bad_copy(tmp_path, BAD_LINE, b'"28-01-2016 01:00:00";4,3;12,3,4;0;0;4,1;76,28;0;0\r\n')
+    (report,) = load_files(conn, [path], skip_bad_rows=True)
+    assert [line for line, _ in report.bad_rows] == [BAD_LINE]
+    assert "12,3,4" in report.bad_rows[0][1]
+    whole = parsed_rows(SAMPLE / "knudjepsen/NO3NO4.extra.csv")
+    assert report.rows_loaded == whole - 8  # the bad line's eight cells
+    assert f"line {BAD_LINE}" in str(report)
