@@ -13,6 +13,7 @@ import psycopg
 from . import aarslev_cell, aarslev_weather, elspot, knudjepsen, openmeteo
 from .detect import detect_format, normalise_format
 from .errors import LoadError
+from .prefetch import prefetch
 from .records import Block, Context
 from .report import FileReport
 from .signals import READINGS, SPOT_PRICES, WEATHER
@@ -101,7 +102,7 @@ def _load_one(conn, path, fmt, skip_bad_rows, tz, location) -> FileReport:
     keys: dict[str, set[str]] = {READINGS: set(), WEATHER: set(), SPOT_PRICES: set()}
     signals: set[str] = set()
     with conn.transaction():
-        for block, new in store_blocks(conn, _blocks(ctx)):
+        for block, new in store_blocks(conn, prefetch(_blocks(ctx))):
             cells = block.cells()
             report.rows_loaded += new
             report.rows_already_present += cells - new
