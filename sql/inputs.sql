@@ -22,7 +22,7 @@ WITH exact AS (
 SELECT r.site AS key,
        r.signal,
        extract(epoch FROM date_bin(%(step)s, r.time, %(origin)s))::bigint AS bucket,
-       sum(r.value) AS total,
+       sum(r.value::numeric)::float8 AS total,  -- exact: the same whatever the scan order
        count(*) AS n
 FROM readings AS r
 LEFT JOIN exact AS e ON e.signal = r.signal
@@ -66,7 +66,7 @@ WITH exact AS (
 SELECT w.location AS key,
        w.signal,
        extract(epoch FROM date_bin(%(step)s, w.time, %(origin)s))::bigint AS bucket,
-       sum(w.value) AS total,
+       sum(w.value::numeric)::float8 AS total,  -- exact: the same whatever the scan order
        count(*) AS n
 FROM w
 LEFT JOIN exact AS e ON e.signal = w.grid_signal
