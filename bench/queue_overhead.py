@@ -328,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
                         print(
                             f"  run {repeat + 1}/{args.repeats} {system:>14} x{consumers}: "
                             f"{figures['jobs_per_second']:8.0f} jobs/s, claim p50 "
-                            f"{figures['claim_p50_ms']:.2f} ms, p99 {figures['claim_p99_ms']:.2f} ms",
+                            f"{figures['claim_p50_ms']:.2f} ms, "
+                            f"p99 {figures['claim_p99_ms']:.2f} ms",
                             flush=True,
                         )
         finally:
