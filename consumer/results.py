@@ -67,8 +67,12 @@ def _resampled_rows(results: Sequence[JobResult]) -> Iterable[tuple]:
         hi = np.searchsorted(times, np.datetime64(int(result.job.window_end.timestamp()), "s"))
         value = grid.value[:, :, lo:hi]
         count = grid.count[:, :, lo:hi]
-        # Buckets with neither a value nor a raw sample are silence, not rows.
-        site_i, signal_i, time_i = np.nonzero(~np.isnan(value) | (count > 0))
+        # Buckets with neither a value nor a raw sample are silence, not rows; joined
+        # weather and prices are kept only where the site itself logged something.
+        present = ~np.isnan(value) | (count > 0)
+        logged = present[:, grid.own_signal_mask].any(axis=1)  # (S, T)
+        context = ~grid.own_signal_mask[None, :, None]
+        site_i, signal_i, time_i = np.nonzero(present & (logged[:, None, :] | ~context))
         stamps = times[lo:hi].astype("datetime64[us]").astype(object)
         for s, k, t in zip(site_i.tolist(), signal_i.tolist(), time_i.tolist(), strict=True):
             v = float(value[s, k, t])

@@ -109,19 +109,26 @@ class Worker:
         return queue.outstanding(conn) == 0
 
     def _wait_for_work(self) -> None:
-        """Sleeps until NOTIFY jobs_queued or the poll interval, whichever is first."""
+        """Sleeps until NOTIFY jobs_queued, a stop signal or the poll interval."""
         timeout = self.config.timing.poll_seconds
         if self.config.drain:
             timeout = min(timeout, 0.5)  # others' jobs may finish or lapse at any moment
+        deadline = time.monotonic() + timeout
+        while not self.stopping.is_set() and (left := deadline - time.monotonic()) > 0:
+            # Short slices: a signal handler cannot interrupt a wait inside psycopg.
+            if self._notified_within(min(left, 0.5)):
+                return
+
+    def _notified_within(self, seconds: float) -> bool:
         try:
             listener = self._listen_connection()
-            for _ in listener.notifies(timeout=timeout, stop_after=1):
-                break
+            return any(True for _ in listener.notifies(timeout=seconds, stop_after=1))
         except psycopg.Error as error:
             # LISTEN is an optimisation (and impossible behind transaction pooling).
             log.debug("LISTEN unavailable (%s); polling", error)
             self._drop_listener()
-            self.stopping.wait(timeout)
+            self.stopping.wait(seconds)
+            return False
 
     def _listen_connection(self) -> psycopg.Connection:
         if self._listener is None or self._listener.closed:

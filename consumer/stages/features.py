@@ -308,6 +308,7 @@ def extract_features(
     length = samples_per_window(grid, spec)
     idx = bucket_index(grid, starts, length)
     value = gather(xp, grid.value.astype(np.float64, copy=False), idx, np.nan)  # (S, K, W, L)
+    value = _only_where_the_site_logged(xp, value, grid.own_signal_mask)
     filled = gather(xp, grid.filled.astype(bool, copy=False), idx, False)
     coverage = gather(xp, grid.coverage.astype(np.float64, copy=False), idx, 0.0)
     n_sites, n_signals, n_windows = value.shape[:3]
@@ -352,6 +353,14 @@ def extract_features(
         spec.width_s,
     )
     return FeatureRows.concat([signal_rows, site_rows])
+
+
+def _only_where_the_site_logged(xp: ModuleType, value, own_signals: np.ndarray):
+    """Blanks every signal of a site-window in which none of the site's own signals has a
+    value: weather and prices alone do not make a window of a silent greenhouse."""
+    own = xp.asarray(own_signals)
+    logged = (~xp.isnan(value[:, own])).any(axis=(1, 3))  # (S, W)
+    return xp.where(logged[:, None, :, None], value, xp.nan)
 
 
 def idx_times(grid: Grid, starts: np.ndarray, length: int) -> np.ndarray:

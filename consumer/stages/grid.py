@@ -7,6 +7,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 
+# Weather (outside_*) and spot prices (spot_price_*) are joined onto every site's rows:
+# context for a site's own climate signals, not evidence that the site logged anything.
+CONTEXT_PREFIXES = ("outside_", "spot_price_")
+
+
+def is_context_signal(signal: str) -> bool:
+    return signal.startswith(CONTEXT_PREFIXES)
+
+
 @dataclass(frozen=True)
 class Grid:
     """Per-site, per-signal values on a regular UTC time grid.
@@ -40,6 +49,11 @@ class Grid:
 
     def signal_index(self, name: str) -> int | None:
         return self.signals.index(name) if name in self.signals else None
+
+    @property
+    def own_signal_mask(self) -> np.ndarray:
+        """bool (K,): True for the site's own signals, False for joined context."""
+        return np.array([not is_context_signal(name) for name in self.signals], dtype=bool)
 
     def with_values(self, value: np.ndarray, filled: np.ndarray) -> Grid:
         return replace(self, value=value, filled=filled)

@@ -48,7 +48,7 @@ CREATE VIEW eras AS
 WITH first_data AS (
     SELECT site, min(time) AS first_time
     FROM resampled
-    WHERE value IS NOT NULL
+    WHERE value IS NOT NULL AND signal IN ('air_temp_c', 'co2_ppm', 'rh_percent')
     GROUP BY site
 ), bounds AS (
     SELECT site, time AS era_start, lead(time) OVER (PARTITION BY site ORDER BY time) AS era_end

@@ -1,0 +1,158 @@
+"""``consumer run`` as users run it: real processes, a real database, the shipped sample."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+
+from tests.conftest import REPO
+
+KNUDJEPSEN_DAYS = ("2016-01-20", "2016-01-23")
+
+
+def producer(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "producer.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def start_consumer(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "consumer.cli", "run", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str]:
+    output, _ = process.communicate(timeout=timeout)
+    return process.returncode, output
+
+
+def jobs(url: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT status, attempts, worker, device, stage_seconds FROM jobs ORDER BY id"
+        ).fetchall()
+
+
+@pytest.fixture
+def env(cli_env: dict[str, str], sample_db_url: str) -> dict[str, str]:
+    return {**cli_env, "DATABASE_URL": sample_db_url}
+
+
+def enqueue(env: dict[str, str], first: str, last: str, *extra: str) -> None:
+    result = producer(env, "enqueue", "--from", first, "--to", last, *extra)
+    assert result.returncode == 0, result.stderr
+
+
+def test_drain_processes_every_window_then_exits_0(env: dict[str, str]) -> None:
+    enqueue(env, *KNUDJEPSEN_DAYS)
+    code, output = finish(start_consumer(env, "--drain", "--device", "cpu", "--batch", "2"))
+    assert code == 0, output
+    rows = jobs(env["DATABASE_URL"])
+    assert [status for status, *_ in rows] == ["done"] * 4
+    assert {device for *_, device, _ in rows} == {"cpu"}
+    for *_, stage_seconds in rows:
+        assert {"read", "aggregate", "fill_gaps", "features", "eras"} <= set(stage_seconds)
+    assert "nothing runnable is left" in output
+
+
+def test_a_drained_queue_has_features_resampled_grid_changepoints_and_eras(
+    env: dict[str, str],
+) -> None:
+    enqueue(env, "2016-01-18", "2016-01-31")
+    code, output = finish(start_consumer(env, "--drain", "--batch", "8"))
+    assert code == 0, output
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        per_site = dict(
+            conn.execute(
+                "SELECT site, count(DISTINCT window_start) FROM features GROUP BY site"
+            ).fetchall()
+        )
+        resampled = dict(conn.execute("SELECT site, count(*) FROM resampled GROUP BY 1"))
+        eras = dict(conn.execute("SELECT site, count(*) FROM eras GROUP BY 1").fetchall())
+    sites = {"knudjepsen-afd3", "knudjepsen-afd4"}
+    assert set(per_site) == sites and all(windows >= 50 for windows in per_site.values())
+    assert set(resampled) >= sites
+    assert set(eras) == sites
+
+
+def test_racing_consumers_process_each_window_exactly_once(env: dict[str, str]) -> None:
+    enqueue(env, *KNUDJEPSEN_DAYS, "--window", "6h")
+    racers = [
+        start_consumer(env, "--drain", "--batch", "1", "--worker", f"racer-{n}") for n in range(3)
+    ]
+    for racer in racers:
+        code, output = finish(racer)
+        assert code == 0, output
+    rows = jobs(env["DATABASE_URL"])
+    assert len(rows) == 16
+    assert all(status == "done" and attempts == 1 for status, attempts, *_ in rows)
+    assert len({worker for _, _, worker, *_ in rows}) > 1, "one consumer took every job"
+
+
+def test_rerunning_a_window_gives_the_same_rows_not_duplicates(env: dict[str, str]) -> None:
+    enqueue(env, *KNUDJEPSEN_DAYS)
+    assert finish(start_consumer(env, "--drain"))[0] == 0
+    url = env["DATABASE_URL"]
+    query = "SELECT site, window_start, signal, feature, value FROM features ORDER BY 1, 2, 3, 4"
+    with psycopg.connect(url) as conn:
+        before = conn.execute(query).fetchall()
+        conn.execute("UPDATE jobs SET status = 'failed'")
+    assert producer(env, "retry", "--from", KNUDJEPSEN_DAYS[0], "--to", KNUDJEPSEN_DAYS[1])
+    assert finish(start_consumer(env, "--drain"))[0] == 0
+    with psycopg.connect(url) as conn:
+        assert conn.execute(query).fetchall() == before
+
+
+def test_sigterm_stops_a_waiting_consumer_with_exit_0(env: dict[str, str]) -> None:
+    consumer = start_consumer(env, "--worker", "patient")
+    time.sleep(3)  # started, migrated schema checked, waiting for work
+    consumer.send_signal(signal.SIGTERM)
+    code, output = finish(consumer, timeout=30)
+    assert code == 0, output
+    assert "SIGTERM received" in output and "worker patient stopped" in output
+
+
+def test_sigterm_mid_batch_finishes_the_batch_then_exits_0(env: dict[str, str]) -> None:
+    enqueue(env, *KNUDJEPSEN_DAYS)
+    slow = {**env, "CONSUMER_STAGE_DELAY": "features:2"}
+    consumer = start_consumer(slow, "--batch", "4", "--worker", "busy")
+    deadline = time.monotonic() + 60
+    while not any(status == "running" for status, *_ in jobs(env["DATABASE_URL"])):
+        assert time.monotonic() < deadline, "the consumer never claimed a job"
+        time.sleep(0.1)
+    consumer.send_signal(signal.SIGTERM)
+    code, output = finish(consumer, timeout=60)
+    assert code == 0, output
+    assert [status for status, *_ in jobs(env["DATABASE_URL"])] == ["done"] * 4
+
+
+def test_a_new_job_wakes_a_waiting_consumer_through_notify(env: dict[str, str]) -> None:
+    slow_poll = {**env, "POLL_SECONDS": "30"}
+    consumer = start_consumer(slow_poll, "--worker", "listener")
+    try:
+        time.sleep(3)
+        enqueue(env, KNUDJEPSEN_DAYS[0], KNUDJEPSEN_DAYS[0])
+        deadline = time.monotonic() + 20  # well inside the 30 s poll interval
+        while jobs(env["DATABASE_URL"])[0][0] != "done":
+            assert time.monotonic() < deadline, "NOTIFY did not wake the consumer"
+            time.sleep(0.2)
+    finally:
+        consumer.send_signal(signal.SIGTERM)
+        finish(consumer, timeout=30)
