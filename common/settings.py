@@ -6,6 +6,8 @@ import os
 import socket
 from dataclasses import dataclass
 
+from common.cli import UsageError
+
 
 def env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
@@ -14,7 +16,7 @@ def env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r} is not an integer") from None
+        raise UsageError(f"environment variable {name}={raw!r} is not an integer") from None
 
 
 def env_float(name: str, default: float) -> float:
@@ -24,7 +26,7 @@ def env_float(name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
+        raise UsageError(f"environment variable {name}={raw!r} is not a number") from None
 
 
 def default_worker_name() -> str:

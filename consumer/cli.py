@@ -25,8 +25,12 @@ DEFAULT_HEALTH_FILE = "/tmp/consumer-alive"
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    return run_command(PROGRAM, lambda: args.handler(args))
+    # Inside run_command: the parser's defaults read the environment (CONSUMER_BATCH).
+    return run_command(PROGRAM, lambda: _dispatch(parser().parse_args(argv)))
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    return int(args.handler(args))
 
 
 def parser() -> argparse.ArgumentParser:

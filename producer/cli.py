@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from common import queue
-from common.cli import USAGE_ERROR, run_command
+from common.cli import USAGE_ERROR, UsageError, run_command
 from common.db import connect, database_url
 from common.durations import format_duration
 from common.schema import require_current
@@ -155,7 +155,10 @@ def run_retry(args: argparse.Namespace) -> int:
 
 
 def _span(args: argparse.Namespace) -> tuple[Any, Any]:
-    days = windows(args.first, args.last, parse_window("1d"))
+    try:
+        days = windows(args.first, args.last, parse_window("1d"))
+    except ValueError as error:  # --from after --to
+        raise UsageError(str(error)) from None
     return days[0][0], days[-1][1]
 
 
