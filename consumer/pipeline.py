@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -26,7 +26,8 @@ from consumer.stages.gapfill import fill_gaps
 from consumer.stages.grid import Grid
 from consumer.stages.windows import WindowSpec
 
-T = TypeVar("T")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,9 @@ class PipelineConfig:
         margin = self.max_gap + self.resolution
         start = min(job.window_start for job in jobs) - self.era_lookback - margin
         end = max(job.window_end for job in jobs) + self.windows.width + margin
-        return start, end
+        # Buckets line up with the epoch whatever the batch, so a bucket's contents never
+        # depend on which jobs happened to be claimed together.
+        return start - (start - EPOCH) % self.resolution, end + (EPOCH - end) % self.resolution
 
 
 class StageError(RuntimeError):
