@@ -11,7 +11,7 @@ and the sums inside ``variance``, ``standard_deviation``, ``absolute_sum_of_chan
 ``mean_abs_change`` and ``autocorrelation`` reproduce NumPy's pairwise summation bit for
 bit (windows up to 128 samples), so comparisons against the mean (count_above_mean,
 strikes, crossings) break ties exactly as tsfresh does. A feature that is undefined for a
-window is absent from the output, never a placeholder. See docs/features.md.
+window is absent from the output, never a placeholder. See README.md, "Features".
 """
 
 from __future__ import annotations

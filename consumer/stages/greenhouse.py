@@ -5,7 +5,7 @@ module ``xp``. A feature whose signals a site lacks, or that has fewer than
 ``spec.min_valid`` usable samples in a window, is NaN (and so absent from the output).
 "Hours" and degree days are scaled from the valid samples to the whole window width
 (fraction of valid samples x window length), so a gap does not read as darkness or cold;
-the window's ``coverage`` feature says how much was observed. Formulas: docs/features.md.
+the window's ``coverage`` feature says how much was observed. Formulas: README.md, "Greenhouse features".
 """
 
 from __future__ import annotations
