@@ -8,7 +8,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from common.cli import UsageError, run_command
+from common.cli import UsageError, positive_int, run_command
 from common.db import connect, database_url
 from common.durations import parse_duration
 from common.log import setup as setup_logging
@@ -39,7 +39,7 @@ def parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="claim and process jobs")
     run.add_argument("--drain", action="store_true", help="exit 0 once nothing runnable is left")
-    run.add_argument("--batch", type=_positive, default=env_int("CONSUMER_BATCH", 8))
+    run.add_argument("--batch", type=positive_int, default=env_int("CONSUMER_BATCH", 8))
     run.add_argument("--device", choices=DEVICES, default=os.environ.get("CONSUMER_DEVICE", "auto"))
     run.add_argument("--worker", default=None, help="worker name (default: host:pid)")
     run.add_argument("--lease", type=float, default=None, help="lease seconds (LEASE_SECONDS)")
@@ -48,7 +48,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--max-gap", default="2h", help="longest gap to interpolate (default 2h)")
     run.add_argument("--window-width", default="24h", help="feature window width (default 24h)")
     run.add_argument("--window-step", default="6h", help="feature window step (default 6h)")
-    run.add_argument("--min-valid", type=_positive, default=12, help="valid buckets per window")
+    run.add_argument("--min-valid", type=positive_int, default=12, help="valid buckets per window")
     run.add_argument("--era-lookback", default="7d", help="look-back for eras (default 7d)")
     run.set_defaults(handler=run_worker)
 
@@ -56,16 +56,6 @@ def parser() -> argparse.ArgumentParser:
     health.add_argument("--max-age", type=float, default=None, help="seconds (default 3 x poll)")
     health.set_defaults(handler=run_health)
     return top
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def _duration(text: str, option: str) -> timedelta:

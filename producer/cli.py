@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from common import queue
-from common.cli import USAGE_ERROR, UsageError, run_command
+from common.cli import USAGE_ERROR, UsageError, positive_int, run_command
 from common.db import connect, database_url
 from common.durations import format_duration
 from common.schema import require_current
@@ -44,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--to", dest="last", required=True, type=_arg(parse_date, "--to"))
     enqueue.add_argument("--window", default="1d", type=_arg(parse_window), help="1d, 6h, 7d, ...")
     enqueue.add_argument("--priority", type=int, default=0, help="lower runs first (default 0)")
-    enqueue.add_argument("--max-attempts", type=_positive, default=5)
+    enqueue.add_argument("--max-attempts", type=positive_int, default=5)
     enqueue.set_defaults(handler=run_enqueue)
 
     for name, handler, text in (
@@ -70,16 +70,6 @@ def _arg(parse: Callable[..., Any], *extra: str) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError(str(error)) from None
 
     return convert
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def _connect() -> Any:
