@@ -24,19 +24,18 @@ CREATE TABLE readings (
     time    timestamptz NOT NULL,
     signal  text NOT NULL,
     value   double precision NOT NULL,
-    PRIMARY KEY (site, signal, time)
+    -- Time first: jobs read every site and signal of a time span, and one index that
+    -- serves both that scan and uniqueness halves the index work of a bulk load.
+    PRIMARY KEY (time, site, signal)
 );
--- Jobs read every site and signal of a time span.
-CREATE INDEX readings_time_idx ON readings (time);
 
 CREATE TABLE weather (
     location text NOT NULL,
     time     timestamptz NOT NULL,
     signal   text NOT NULL,
     value    double precision NOT NULL,
-    PRIMARY KEY (location, signal, time)
+    PRIMARY KEY (time, location, signal)
 );
-CREATE INDEX weather_time_idx ON weather (time);
 
 CREATE TABLE spot_prices (
     price_area    text NOT NULL,
