@@ -8,8 +8,10 @@ gets a fresh database cloned from a template migrated to head.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,15 +46,18 @@ def migrate(url: str, target: str = "head") -> None:
 
 
 @pytest.fixture(scope="session")
-def server_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path | None]:
+def server_data_dir() -> Iterator[Path | None]:
     """The embedded server's folder, or None when TEST_DATABASE_URL names a server."""
     if os.environ.get("TEST_DATABASE_URL"):
         yield None
         return
-    data_dir = tmp_path_factory.mktemp("embedded-postgres")
+    # Not under pytest's own temporary folder: every pytest start makes that 0700 again,
+    # which would lock the server's unprivileged user out of a running cluster.
+    data_dir = Path(tempfile.mkdtemp(prefix="greenhouse-test-pg-"))
     embedded.ensure_running(data_dir)
     yield data_dir
     embedded.stop(data_dir, mode="immediate")
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
