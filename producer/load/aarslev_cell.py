@@ -13,14 +13,8 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 
-from .csvrows import (
-    check_header_delimiter,
-    field_count_reason,
-    open_text,
-    parse_cells,
-    read_rows,
-)
-from .records import Block, BlockBuilder, Context, dedupe_signals, group_targets
+from .csvrows import delimited_rows, header_row, rows_to_blocks
+from .records import Block, Context
 from .signals import aarslev_target
 from .timezones import LocalClock, parse_tz
 
@@ -46,47 +40,17 @@ def parse_time(date: str, clock: str) -> datetime:
 
 def parse(ctx: Context) -> Iterator[Block]:
     clock = LocalClock(parse_tz(ctx.tz or DEFAULT_TZ))
-    with open_text(ctx.path) as f:
-        check_header_delimiter(f.readline(), DELIMITER, ctx)
-        f.seek(0)
-        rows = read_rows(f, DELIMITER, ctx)
-        item = next(rows, None)
-        if item is None:
-            raise ctx.refuse("the file is empty")
-        header = item[1]
+
+    def utc_time(date: str, time_of_day: str) -> datetime:
+        return clock.to_utc(parse_time(date, time_of_day))
+
+    with delimited_rows(ctx, DELIMITER) as rows:
+        line, header = header_row(rows, ctx)
         width = len(header)
         if width < 3 or normal(header[0]) != "date" or normal(header[1]) != "time":
-            raise ctx.refuse("the header must start with Date;Time", line=item[0])
-        entries = [(i + 1, header[i], aarslev_target(header[i], i + 1)) for i in range(2, width)]
-        targets = dedupe_signals(entries, ctx)
-        names = header[2:]
-        builders = []
-        for (table, key), cols in group_targets(targets).items():
-            signals = tuple(targets[c].signal for c in cols)
-            scales = [targets[c].scale for c in cols]
-            builders.append((key, BlockBuilder(table, signals, cols, scales)))
-        data_rows = 0
-        for line, row in rows:
-            data_rows += 1
-            if len(row) != width:
-                ctx.bad_row(line, field_count_reason(width, len(row), DELIMITER))
-                continue
-            try:
-                time = clock.to_utc(parse_time(row[0], row[1]))
-            except ValueError as err:
-                ctx.bad_row(line, str(err))
-                continue
-            values = parse_cells(row[2:], names, line, ctx)
-            if values is None:
-                continue
-            for key, builder in builders:
-                block = builder.add(key, time, values)
-                if block is not None:
-                    yield block
-        if data_rows == 0:
-            raise ctx.refuse("no data rows after the header (truncated file?)")
-        for _, builder in builders:
-            yield from builder.flush()
+            raise ctx.refuse("the header must start with Date;Time", line=line)
+        columns = [(i + 1, header[i], aarslev_target(header[i], i + 1)) for i in range(2, width)]
+        yield from rows_to_blocks(ctx, rows, columns, DELIMITER, time_fields=2, time_of=utc_time)
 
 
 def normal(text: str) -> str:

@@ -24,19 +24,13 @@ are.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from .csvrows import (
-    check_header_delimiter,
-    field_count_reason,
-    open_text,
-    parse_cells,
-    read_rows,
-)
-from .records import Block, BlockBuilder, Context, dedupe_signals
+from .csvrows import delimited_rows, header_row, rows_to_blocks
+from .jsonfile import json_or_csv, load_json
+from .records import Block, BlockBuilder, Context
 from .signals import AARSLEV_LOCATION, AARSLEV_WEATHER_CSV, WEATHER, Target, derived_name
 from .timezones import LocalClock, parse_tz
 
@@ -63,12 +57,7 @@ def epoch_to_utc(value: object, clock: LocalClock) -> datetime:
 
 
 def parse(ctx: Context) -> Iterator[Block]:
-    with open_text(ctx.path) as f:
-        head = f.read(64).lstrip()
-    if head.startswith(("[", "{")):
-        yield from parse_json(ctx)
-    else:
-        yield from parse_csv(ctx)
+    return json_or_csv(ctx, parse_json, parse_csv)
 
 
 def classify(series: list[dict], ctx: Context) -> list[str]:
@@ -101,15 +90,7 @@ def _is_number(v: object) -> bool:
 
 
 def parse_json(ctx: Context) -> Iterator[Block]:
-    with open_text(ctx.path) as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ctx.refuse(
-                f"invalid JSON: {err.msg} at column {err.colno}",
-                line=err.lineno,
-                hint="the file looks truncated",
-            ) from None
+    data = load_json(ctx)
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list) or not all(
@@ -142,43 +123,20 @@ def parse_json(ctx: Context) -> Iterator[Block]:
 
 def parse_csv(ctx: Context) -> Iterator[Block]:
     clock = LocalClock(parse_tz(ctx.tz or DEFAULT_TZ))
-    with open_text(ctx.path) as f:
-        check_header_delimiter(f.readline(), DELIMITER, ctx)
-        f.seek(0)
-        rows = read_rows(f, DELIMITER, ctx)
-        item = next(rows, None)
-        if item is None:
-            raise ctx.refuse("the file is empty")
-        header = [h.strip() for h in item[1]]
-        width = len(header)
-        if header[0].lower() != "timestamp" or width < 2:
-            raise ctx.refuse("the header must start with 'timestamp'", line=item[0])
-        entries = []
+
+    def utc_time(epoch: str) -> datetime:
+        return epoch_to_utc(epoch, clock)
+
+    with delimited_rows(ctx, DELIMITER) as rows:
+        line, fields = header_row(rows, ctx)
+        header = [h.strip() for h in fields]
+        if header[0].lower() != "timestamp" or len(header) < 2:
+            raise ctx.refuse("the header must start with 'timestamp'", line=line)
+        columns = []
         for i, name in enumerate(header[1:], start=2):
             signal = AARSLEV_WEATHER_CSV.get(name.lower())
             target = Target(
                 WEATHER, AARSLEV_LOCATION, signal or derived_name(name), known=bool(signal)
             )
-            entries.append((i, name, target))
-        targets = dedupe_signals(entries, ctx)
-        builder = BlockBuilder(WEATHER, tuple(t.signal for t in targets), list(range(len(targets))))
-        data_rows = 0
-        for line, row in rows:
-            data_rows += 1
-            if len(row) != width:
-                ctx.bad_row(line, field_count_reason(width, len(row), DELIMITER))
-                continue
-            try:
-                time = epoch_to_utc(row[0], clock)
-            except ValueError as err:
-                ctx.bad_row(line, str(err))
-                continue
-            values = parse_cells(row[1:], header[1:], line, ctx)
-            if values is None:
-                continue
-            block = builder.add(AARSLEV_LOCATION, time, values)
-            if block is not None:
-                yield block
-        if data_rows == 0:
-            raise ctx.refuse("no data rows after the header (truncated file?)")
-        yield from builder.flush()
+            columns.append((i, name, target))
+        yield from rows_to_blocks(ctx, rows, columns, DELIMITER, time_fields=1, time_of=utc_time)

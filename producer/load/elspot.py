@@ -10,12 +10,12 @@ default zone; ``--tz`` changes how a naive ``HourUTC`` is read). Rows go to
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from .csvrows import field_count_reason, open_text, read_rows
+from .csvrows import data_rows, header_row, open_text, read_rows
+from .jsonfile import json_or_csv, load_json
 from .numbers import NumberError, parse_number
 from .records import Block, BlockBuilder, Context
 from .signals import ELSPOT_SIGNALS, SPOT_PRICES
@@ -40,12 +40,7 @@ def parse_hour(text: str, clock: LocalClock) -> datetime:
 
 
 def parse(ctx: Context) -> Iterator[Block]:
-    with open_text(ctx.path) as f:
-        head = f.read(64).lstrip()
-    if head.startswith(("[", "{")):
-        yield from parse_json(ctx)
-    else:
-        yield from parse_csv(ctx)
+    return json_or_csv(ctx, parse_json, parse_csv)
 
 
 def price(value: Any) -> float | None:
@@ -65,47 +60,29 @@ def parse_csv(ctx: Context) -> Iterator[Block]:
         delimiter = ";" if first.count(";") >= first.count(",") else ","
         f.seek(0)
         rows = read_rows(f, delimiter, ctx)
-        item = next(rows, None)
-        if item is None:
-            raise ctx.refuse("the file is empty")
-        header = [h.strip() for h in item[1]]
+        line, fields = header_row(rows, ctx)
+        header = [h.strip() for h in fields]
         missing = [c for c in REQUIRED if c not in header]
         if missing:
             raise ctx.refuse(
                 f"the header lacks {', '.join(missing)} (found {';'.join(header)})",
-                line=item[0],
+                line=line,
                 hint="is the delimiter ';' or ','?",
             )
-        width = len(header)
         at = {c: header.index(c) for c in REQUIRED}
         extra = [h for h in header if h not in REQUIRED and h != "HourDK"]
         ctx.unknown_columns += [f"{h!r} (ignored: not a price)" for h in extra]
         builder = BlockBuilder(SPOT_PRICES, ELSPOT_SIGNALS, [0, 1])
-        data_rows = 0
-        for line, row in rows:
-            data_rows += 1
-            if len(row) != width:
-                ctx.bad_row(line, field_count_reason(width, len(row), delimiter))
-                continue
+        for line, row in data_rows(rows, len(header), delimiter, ctx):
             block = _row(ctx, clock, builder, line, {c: row[i] for c, i in at.items()})
             if block is not None:
                 yield block
-        if data_rows == 0:
-            raise ctx.refuse("no data rows after the header (truncated file?)")
         yield from builder.flush()
 
 
 def parse_json(ctx: Context) -> Iterator[Block]:
     clock = LocalClock(parse_tz(ctx.tz or DEFAULT_TZ))
-    with open_text(ctx.path) as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ctx.refuse(
-                f"invalid JSON: {err.msg} at column {err.colno}",
-                line=err.lineno,
-                hint="the file looks truncated",
-            ) from None
+    data = load_json(ctx)
     records = data.get("records") if isinstance(data, dict) else data
     if not isinstance(records, list):
         raise ctx.refuse('expected {"records": [...]} or a list of Elspotprices records')

@@ -13,14 +13,8 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 
-from .csvrows import (
-    check_header_delimiter,
-    field_count_reason,
-    open_text,
-    parse_cells,
-    read_rows,
-)
-from .records import Block, BlockBuilder, Context, dedupe_signals, group_targets
+from .csvrows import delimited_rows, rows_to_blocks
+from .records import Block, Context
 from .signals import knudjepsen_target
 from .timezones import LocalClock, parse_tz
 
@@ -43,10 +37,11 @@ def parse_time(text: str) -> datetime:
 
 def parse(ctx: Context) -> Iterator[Block]:
     clock = LocalClock(parse_tz(ctx.tz or DEFAULT_TZ))
-    with open_text(ctx.path) as f:
-        check_header_delimiter(f.readline(), DELIMITER, ctx)
-        f.seek(0)
-        rows = read_rows(f, DELIMITER, ctx)
+
+    def utc_time(text: str) -> datetime:
+        return clock.to_utc(parse_time(text))
+
+    with delimited_rows(ctx, DELIMITER) as rows:
         headers = []
         for _ in range(3):
             item = next(rows, None)
@@ -59,36 +54,17 @@ def parse(ctx: Context) -> Iterator[Block]:
                 "the three header rows (measurement, object, unit) differ in length",
                 line=1,
             )
-        entries = [
+        columns = [
             (i + 1, f"{headers[0][i]} | {headers[1][i]}", knudjepsen_target(*col, column=i + 1))
             for i, col in enumerate(zip(headers[0], headers[1], headers[2], strict=True))
             if i > 0
         ]
-        targets = dedupe_signals(entries, ctx)
-        names = [h for _, h, _ in entries]
-        builders = []
-        for (table, key), cols in group_targets(targets).items():
-            signals = tuple(targets[c].signal for c in cols)
-            builders.append((key, BlockBuilder(table, signals, cols)))
-        data_rows = 0
-        for line, row in rows:
-            data_rows += 1
-            if len(row) != width:
-                ctx.bad_row(line, field_count_reason(width, len(row), DELIMITER))
-                continue
-            try:
-                time = clock.to_utc(parse_time(row[0]))
-            except ValueError as err:
-                ctx.bad_row(line, str(err))
-                continue
-            values = parse_cells(row[1:], names, line, ctx)
-            if values is None:
-                continue
-            for key, builder in builders:
-                block = builder.add(key, time, values)
-                if block is not None:
-                    yield block
-        if data_rows == 0:
-            raise ctx.refuse("no data rows after the three header rows (truncated file?)")
-        for _, builder in builders:
-            yield from builder.flush()
+        yield from rows_to_blocks(
+            ctx,
+            rows,
+            columns,
+            DELIMITER,
+            time_fields=1,
+            time_of=utc_time,
+            after="the three header rows",
+        )

@@ -17,13 +17,13 @@ default ``open-meteo`` (``open-meteo-1``, ``-2``, ... for several locations).
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from .csvrows import open_text
+from .jsonfile import json_or_csv, load_json
 from .numbers import NumberError, parse_number
 from .records import Block, BlockBuilder, Context
 from .signals import OPENMETEO, OPENMETEO_ALIASES, WEATHER, derived_name
@@ -100,24 +100,11 @@ def location_name(ctx: Context, index: int, count: int) -> str:
 
 
 def parse(ctx: Context) -> Iterator[Block]:
-    with open_text(ctx.path) as f:
-        head = f.read(64).lstrip()
-    if head.startswith(("[", "{")):
-        yield from parse_json(ctx)
-    else:
-        yield from parse_csv(ctx)
+    return json_or_csv(ctx, parse_json, parse_csv)
 
 
 def parse_json(ctx: Context) -> Iterator[Block]:
-    with open_text(ctx.path) as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ctx.refuse(
-                f"invalid JSON: {err.msg} at column {err.colno}",
-                line=err.lineno,
-                hint="the file looks truncated",
-            ) from None
+    data = load_json(ctx)
     objects = data if isinstance(data, list) else [data]
     for i, obj in enumerate(objects):
         if not isinstance(obj, dict) or not isinstance(obj.get("hourly"), dict):

@@ -100,6 +100,16 @@ def group_targets(targets: list[Target]) -> dict[tuple[str, str], list[int]]:
     return groups
 
 
+def builders_for(targets: list[Target]) -> list[tuple[str, BlockBuilder]]:
+    """One (key, builder) per (table, key) of the columns, each with its columns' scales."""
+    builders = []
+    for (table, key), cols in group_targets(targets).items():
+        signals = tuple(targets[c].signal for c in cols)
+        scales = [targets[c].scale for c in cols]
+        builders.append((key, BlockBuilder(table, signals, cols, scales)))
+    return builders
+
+
 def dedupe_signals(entries: list[tuple[int, str, Target]], ctx: Context) -> list[Target]:
     """One column per (table, key, signal); report unknown and repeated columns.
 
