@@ -90,6 +90,40 @@ def test_overlapping_export_adds_only_new_rows(conn, tmp_path):
     assert counts(conn)["spot_prices"] == len(body)
 
 
+CELL_FILES = sorted((SAMPLE / "aarslev/celle5").glob("*.csv"))
+WEATHER_JSON = SAMPLE / "aarslev/weather/temperature_sunradiation_mar_apr_may_2014.json"
+
+
+@pytest.mark.parametrize("weather_first", [False, True], ids=["cell-first", "weather-first"])
+def test_aarslev_cell_outside_columns_and_weather_station_are_both_stored(conn, weather_first):
+    # Both report outside weather for the same two weeks; neither may shadow the other.
+    paths = [WEATHER_JSON, *CELL_FILES] if weather_first else [*CELL_FILES, WEATHER_JSON]
+    reports = {r.path.name: r for r in load_files(conn, paths)}
+    station = reports[WEATHER_JSON.name]
+    assert station.locations == ["aarslev-station"]
+    assert station.rows_already_present == 0
+    assert station.rows_loaded == parsed_rows(WEATHER_JSON)
+    for path in CELL_FILES:
+        assert reports[path.name].locations == ["aarslev"]
+        assert reports[path.name].rows_already_present == 0
+        assert reports[path.name].rows_loaded == parsed_rows(path)
+    shared = conn.execute(
+        "SELECT count(*) FROM weather AS c JOIN weather AS s USING (signal, time) "
+        "WHERE c.location = 'aarslev' AND s.location = 'aarslev-station'"
+    ).fetchone()[0]
+    assert shared > 1000  # the same (signal, time) is stored once per location
+    sites = conn.execute("SELECT site, location FROM sites").fetchall()
+    assert sites == [("aarslev-celle5", "aarslev")]
+
+
+def test_site_pointed_at_the_weather_station_stays_there_on_reload(conn):
+    load_files(conn, [*CELL_FILES, WEATHER_JSON])
+    conn.execute("UPDATE sites SET location = 'aarslev-station' WHERE site = 'aarslev-celle5'")
+    load_files(conn, CELL_FILES)
+    location = conn.execute("SELECT location FROM sites WHERE site = 'aarslev-celle5'").fetchone()
+    assert location == ("aarslev-station",)
+
+
 def test_fixture_formats_load(conn):
     paths = sorted(FIXTURES.glob("*"))
     reports = load_files(conn, paths, location="odense")

@@ -249,7 +249,9 @@ def test_aarslev_weather_json_series_are_told_apart_by_their_values():
         if max(r[1] for r in data[0]["Readings"]) > 60
         else ("outside_temp_c")
     )
-    assert value(weather, "location", "aarslev", first, signal) == raw
+    assert value(weather, "location", "aarslev-station", first, signal) == raw
+    # Not the location of the cell export's outside columns ("aarslev"): both are kept.
+    assert set(weather.location) == {"aarslev-station"}
 
 
 def test_aarslev_weather_json_summer_epochs_move_one_hour_back(tmp_path):
@@ -274,13 +276,14 @@ def test_aarslev_weather_csv_forecasts_and_actuals(tmp_path):
     )
     weather = read_file(path)["weather"]
     t = utc(2013, 12, 21, 23)
-    assert value(weather, "location", "aarslev", t, "forecast_temp_c") == 4.88
-    assert value(weather, "location", "aarslev", t, "outside_temp_c") == 5.2
+    station = "aarslev-station"
+    assert value(weather, "location", station, t, "forecast_temp_c") == 4.88
+    assert value(weather, "location", station, t, "outside_temp_c") == 5.2
     assert (
-        value(weather, "location", "aarslev", utc(2013, 12, 22, 0), "outside_radiation_w_m2")
-        == 12.5
+        value(weather, "location", station, utc(2013, 12, 22, 0), "outside_radiation_w_m2") == 12.5
     )
     assert len(weather) == 7
+    assert set(weather.location) == {station}
 
 
 # --- Elspot ---------------------------------------------------------------------------

@@ -57,7 +57,8 @@ KNUDJEPSEN_LOCATION = "knudjepsen"
 # --- Aarslev research greenhouse, cell export -----------------------------------------
 # Column ``"Celle 5: Lufttemperatur"`` -> site ``aarslev-celle5``, the part after the colon
 # (normalised) -> (signal, scale). ``Udetemperatur`` and ``Solindstråling`` are the outside
-# station and go to weather location ``aarslev``.
+# weather as the cell's climate computer logs it and go to weather location ``aarslev``, the
+# location of the site ``aarslev-celle5``.
 AARSLEV_CLIMATE: dict[str, tuple[str, float]] = {
     "lufttemperatur": ("air_temp_c", 1.0),  # air temperature, °C
     "endelig fælles varme sætpunkt": ("heating_setpoint_c", 1.0),  # final heating setpoint
@@ -79,7 +80,10 @@ AARSLEV_WEATHER: dict[str, str] = {
 }
 AARSLEV_LOCATION = "aarslev"
 
-# --- Aarslev weather CSV (winter2014.csv) ---------------------------------------------
+# --- Aarslev weather station: JSON and CSV (winter2014.csv) ---------------------------
+# The same signals and times as the cell export's outside columns: its own location, so that
+# neither file's rows are dropped as "already present" because of the other.
+AARSLEV_STATION_LOCATION = "aarslev-station"
 AARSLEV_WEATHER_CSV: dict[str, str] = {
     "actual_temperature": "outside_temp_c",  # measured, °C
     "actual_radiation": "outside_radiation_w_m2",  # measured, W/m²
