@@ -19,4 +19,6 @@ def setup(name: str) -> logging.Logger:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    # The schema check reads migrations/ through Alembic, which is chatty at INFO.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     return logging.getLogger(name)

@@ -60,7 +60,7 @@ def _buckets(conn: psycopg.Connection, sums: str, intervals: str, params: dict) 
         np.array(bucket, dtype=np.int64).astype("datetime64[s]"),
         np.array(total, dtype=np.float64),
         np.array(count, dtype=np.int64),
-        {(k, s): float(v) for k, s, v in steps},
+        {(k, s, int(d)): float(v) for k, s, d, v in steps},
     )
 
 
@@ -137,9 +137,11 @@ def bucket_rows(
             "value": raw["value"].to_numpy(np.float64),
         }
     )[in_span]
-    steps = df.sort_values("time").groupby(["key", "signal"])["time"].diff().dt.total_seconds()
+    df = df.assign(day=df["time"].to_numpy("datetime64[D]").astype(np.int64))
+    by_day = ["key", "signal", "day"]
+    steps = df.sort_values("time").groupby(by_day)["time"].diff().dt.total_seconds()
     steps = steps[steps > 0]
-    med = df.loc[steps.index].assign(dt=steps).groupby(["key", "signal"])["dt"]
+    med = df.loc[steps.index].assign(dt=steps).groupby(by_day)["dt"]
     # percentile_disc(0.5): the smallest value with cumulative share >= 0.5
     interval = med.apply(lambda s: float(np.sort(s.to_numpy())[(len(s) + 1) // 2 - 1]))
     names = df["signal"].map(limit_name)

@@ -22,7 +22,7 @@ from typing import TypeVar
 import psycopg
 
 from common import queue
-from common.db import connect, mask_url
+from common.db import mask_url
 from common.queue import Backoff, Job, Outcome, describe
 from common.settings import QueueTiming
 from consumer import faults
@@ -132,7 +132,7 @@ class Worker:
 
     def _listen_connection(self) -> psycopg.Connection:
         if self._listener is None or self._listener.closed:
-            self._listener = connect(self.config.url, autocommit=True)
+            self._listener = psycopg.connect(self.config.url, autocommit=True, connect_timeout=5)
             self._listener.execute("LISTEN jobs_queued")
         return self._listener
 
@@ -146,56 +146,68 @@ class Worker:
         return done
 
     def _run_and_complete(self, jobs: list[Job], beat: Heartbeat) -> int:
-        began = time.perf_counter()
         try:
-            results = self._with_reconnect(
-                "read",
-                lambda conn: run_batch(
-                    conn, jobs, self.config.pipeline, self.xp, stage_hook=faults.stage_hook(jobs)
-                ),
-            )
+            return self._attempt(jobs, beat)
         except StageError as error:
             if len(jobs) > 1:
                 # Find the poison window(s): every other job of the batch still finishes.
                 log.warning(
                     "batch [%s] failed in %s; retrying its jobs one by one",
-                    ", ".join(str(j.id) for j in jobs),
+                    ", ".join(str(job.id) for job in jobs),
                     error.stage,
                 )
                 return sum(self._run_and_complete([job], beat) for job in jobs)
             self._record_failure(jobs[0], error)
             return 0
+
+    def _attempt(self, jobs: list[Job], beat: Heartbeat) -> int:
+        """Runs the stages for ``jobs`` and completes those still ours; raises StageError."""
+        began = time.perf_counter()
+        hook = faults.stage_hook(jobs)
+        results = self._with_reconnect(
+            "read",
+            lambda conn: run_batch(conn, jobs, self.config.pipeline, self.xp, stage_hook=hook),
+        )
         live = [result for result in results if result.job.id not in beat.lost]
-        owned = self._with_reconnect("complete", lambda conn: self._complete(conn, live))
-        for result in results:
-            if result.job.id in owned:
-                log.info(
-                    "%s done on %s in %.2fs: %d features, stages %s",
-                    describe(result.job),
-                    self.device,
-                    time.perf_counter() - began,
-                    len(result.features.value),
-                    " ".join(
-                        f"{k}={v:.3f}s"
-                        for k, v in result.stage_seconds.items()
-                        if k != "batch_jobs"
-                    ),
-                )
-            else:
-                log.warning(
-                    "%s was taken over by another worker; its results were discarded",
-                    describe(result.job),
-                )
+        owned = self._with_reconnect("write", lambda conn: self._complete(conn, live))
+        self._log_outcomes(results, owned, time.perf_counter() - began)
         return len(owned)
 
     def _complete(self, conn: psycopg.Connection, results: Sequence[JobResult]) -> set[int]:
         outcomes = [Outcome(r.job, r.stage_seconds, r.notes) for r in results]
-        return queue.complete(
-            conn,
-            worker=self.config.name,
-            outcomes=outcomes,
-            write_results=lambda c, owned: result_writer.write(c, results, owned),
-        )
+        try:
+            return queue.complete(
+                conn,
+                worker=self.config.name,
+                outcomes=outcomes,
+                write_results=lambda c, owned: result_writer.write(c, results, owned),
+            )
+        except psycopg.OperationalError:
+            raise  # reconnect and write again: completion is fenced, so retrying is safe
+        except Exception as error:
+            raise StageError("write", error) from error
+
+    def _log_outcomes(self, results: Sequence[JobResult], owned: set[int], seconds: float) -> None:
+        for result in results:
+            if result.job.id not in owned:
+                log.warning(
+                    "%s was taken over by another worker; its results were discarded",
+                    describe(result.job),
+                )
+                continue
+            stages = " ".join(
+                f"{name}={value:.3f}s"
+                for name, value in result.stage_seconds.items()
+                if name != "batch_jobs"
+            )
+            log.info(
+                "%s done on %s in %.2fs: %d features, stages %s",
+                describe(result.job),
+                self.device,
+                seconds,
+                len(result.features.value),
+                stages,
+            )
 
     def _record_failure(self, job: Job, error: StageError) -> None:
         log.error(

@@ -34,17 +34,25 @@ WHERE r.time >= %(start)s AND r.time < %(end)s
 GROUP BY 1, 2, 3;
 
 -- name: reading_intervals
--- Each series' native sample interval in the span: the median step between its rows.
+-- Each series' native sample interval per UTC day: the median step between its rows that
+-- day. Per whole day, so that a bucket's coverage never depends on the batch's span.
 -- (Interval arithmetic, not numeric epochs, keeps the sort cheap.)
-SELECT site AS key, signal,
+SELECT site AS key, signal, day,
        extract(epoch FROM percentile_disc(0.5) WITHIN GROUP (ORDER BY dt))::float8 AS interval_s
 FROM (
-    SELECT site, signal, time - lag(time) OVER (PARTITION BY site, signal ORDER BY time) AS dt
+    SELECT site, signal,
+           (extract(epoch FROM date_bin('1 day', time, 'epoch'::timestamptz)) / 86400)::bigint
+               AS day,
+           time - lag(time) OVER (PARTITION BY site, signal,
+                                  date_bin('1 day', time, 'epoch'::timestamptz)
+                                  ORDER BY time) AS dt
     FROM readings
-    WHERE time >= %(start)s AND time < %(end)s
+    WHERE time >= date_bin('1 day', %(start)s::timestamptz, 'epoch'::timestamptz)
+      AND time < date_bin('1 day', %(end)s::timestamptz - interval '1 microsecond',
+                          'epoch'::timestamptz) + interval '1 day'
 ) AS steps
 WHERE dt > interval '0'
-GROUP BY 1, 2;
+GROUP BY 1, 2, 3;
 
 -- name: weather_buckets
 -- Sum and count of in-limit weather samples per (location, signal, bucket) in [start, end).
@@ -76,17 +84,23 @@ WHERE w.value BETWEEN coalesce(e.low, p.low, '-Infinity'::float8)
 GROUP BY 1, 2, 3;
 
 -- name: weather_intervals
--- Each weather series' native sample interval in the span: the median step between rows.
--- (Interval arithmetic, not numeric epochs, keeps the sort cheap.)
-SELECT location AS key, signal,
+-- Each weather series' native sample interval per UTC day, as reading_intervals.
+SELECT location AS key, signal, day,
        extract(epoch FROM percentile_disc(0.5) WITHIN GROUP (ORDER BY dt))::float8 AS interval_s
 FROM (
-    SELECT location, signal, time - lag(time) OVER (PARTITION BY location, signal ORDER BY time) AS dt
+    SELECT location, signal,
+           (extract(epoch FROM date_bin('1 day', time, 'epoch'::timestamptz)) / 86400)::bigint
+               AS day,
+           time - lag(time) OVER (PARTITION BY location, signal,
+                                  date_bin('1 day', time, 'epoch'::timestamptz)
+                                  ORDER BY time) AS dt
     FROM weather
-    WHERE time >= %(start)s AND time < %(end)s
+    WHERE time >= date_bin('1 day', %(start)s::timestamptz, 'epoch'::timestamptz)
+      AND time < date_bin('1 day', %(end)s::timestamptz - interval '1 microsecond',
+                          'epoch'::timestamptz) + interval '1 day'
 ) AS steps
 WHERE dt > interval '0'
-GROUP BY 1, 2;
+GROUP BY 1, 2, 3;
 
 -- name: spot_prices
 -- Hourly EUR prices whose hour overlaps [start, end); few rows, bucketed in Python

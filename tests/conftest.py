@@ -14,6 +14,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -45,19 +46,27 @@ def migrate(url: str, target: str = "head") -> None:
         raise RuntimeError(f"alembic upgrade {target} failed:\n{result.stderr}")
 
 
+@contextmanager
+def private_server() -> Iterator[tuple[Path, str]]:
+    """An embedded server of its own: (its folder, its maintenance URL); gone afterwards."""
+    # Not under pytest's own temporary folder: every pytest start makes that 0700 again,
+    # which would lock the server's unprivileged user out of a running cluster.
+    data_dir = Path(tempfile.mkdtemp(prefix="greenhouse-test-pg-"))
+    try:
+        yield data_dir, embedded.ensure_running(data_dir)
+    finally:
+        embedded.stop(data_dir, mode="immediate")
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def server_data_dir() -> Iterator[Path | None]:
     """The embedded server's folder, or None when TEST_DATABASE_URL names a server."""
     if os.environ.get("TEST_DATABASE_URL"):
         yield None
         return
-    # Not under pytest's own temporary folder: every pytest start makes that 0700 again,
-    # which would lock the server's unprivileged user out of a running cluster.
-    data_dir = Path(tempfile.mkdtemp(prefix="greenhouse-test-pg-"))
-    embedded.ensure_running(data_dir)
-    yield data_dir
-    embedded.stop(data_dir, mode="immediate")
-    shutil.rmtree(data_dir, ignore_errors=True)
+    with private_server() as (data_dir, _url):
+        yield data_dir
 
 
 @pytest.fixture(scope="session")

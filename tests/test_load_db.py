@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -114,6 +115,29 @@ def test_aarslev_cell_outside_columns_and_weather_station_are_both_stored(conn, 
     assert shared > 1000  # the same (signal, time) is stored once per location
     sites = conn.execute("SELECT site, location FROM sites").fetchall()
     assert sites == [("aarslev-celle5", "aarslev")]
+
+
+def test_aarslev_weather_json_and_hourly_csv_are_both_stored(conn, tmp_path):
+    # winter2014.csv's hourly actuals differ from the JSON's 10-minute readings at full hours.
+    epoch = 1389787200000  # 2014-01-15 12:00 UTC+1 wall clock, winter: 11:00 UTC
+    series = [
+        {"uuid": "t", "Readings": [[epoch, 1.25]]},
+        {"uuid": "r", "Readings": [[epoch, 150.0]]},
+    ]
+    json_path = tmp_path / "temperature_sunradiation_jan_2014.json"
+    json_path.write_text(json.dumps(series))
+    csv_path = tmp_path / "winter2014.csv"
+    csv_path.write_text(
+        "timestamp;temperature;sun_radiation;actual_temperature;actual_radiation\n"
+        f"{epoch};1.0;140.0;1.2;148.5\n"
+    )
+    json_report, csv_report = load_files(conn, [json_path, csv_path])
+    assert json_report.rows_already_present == csv_report.rows_already_present == 0
+    assert (json_report.rows_loaded, csv_report.rows_loaded) == (2, 4)
+    temps = conn.execute(
+        "SELECT location, value FROM weather WHERE signal = 'outside_temp_c' ORDER BY 1"
+    ).fetchall()
+    assert temps == [("aarslev-hourly", 1.2), ("aarslev-station", 1.25)]
 
 
 def test_site_pointed_at_the_weather_station_stays_there_on_reload(conn):

@@ -27,7 +27,8 @@ class Buckets:
     """Per (key, signal, bucket): sum and count of in-limit raw samples.
 
     `key` is a site for readings and a weather location for weather. `interval_s` holds
-    each series' native sample interval (median step), for coverage.
+    each series' native sample interval (median step) per UTC day, keyed
+    (key, signal, days since the epoch), for coverage.
     """
 
     key: np.ndarray  # object (str)
@@ -35,7 +36,7 @@ class Buckets:
     bucket: np.ndarray  # datetime64[s], bucket start
     total: np.ndarray  # float64
     count: np.ndarray  # int64
-    interval_s: dict[tuple[str, str], float] = field(default_factory=dict)
+    interval_s: dict[tuple[str, str, int], float] = field(default_factory=dict)
 
     @staticmethod
     def empty() -> Buckets:
@@ -96,17 +97,18 @@ def n_buckets(span_start, span_end, resolution: timedelta) -> int:
 
 
 def _coverage(b: Buckets, names: np.ndarray, step_s: int, count: np.ndarray) -> np.ndarray:
-    """count / expected samples per row; expected from the native interval of the series."""
+    """count / expected samples per row; expected from the series' native interval that day."""
+    days = b.bucket.astype("datetime64[D]").astype(np.int64)
     expected = np.empty(len(names))
-    # few series, many rows: look each series up once
-    series = {}
-    for i, pair in enumerate(zip(b.key.tolist(), names.tolist(), strict=True)):
-        series.setdefault(pair, []).append(i)
-    for pair, rows in series.items():
-        interval = b.interval_s.get(pair)
+    # few series-days, many rows: look each one up once
+    groups: dict[tuple[str, str, int], list[int]] = {}
+    for i, series_day in enumerate(zip(b.key.tolist(), names.tolist(), days.tolist(), strict=True)):
+        groups.setdefault(series_day, []).append(i)
+    for series_day, rows in groups.items():
+        interval = b.interval_s.get(series_day)
         if interval and interval > 0:
             expected[rows] = step_s / interval
-        else:  # one sample in the span: the densest bucket is the best guess
+        else:  # one sample that day: the densest bucket is the best guess
             expected[rows] = max(1, int(count[rows].max()))
     return np.minimum(count / np.maximum(expected, 1e-12), 1.0)
 

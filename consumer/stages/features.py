@@ -24,6 +24,7 @@ import numpy as np
 
 from consumer.stages import greenhouse
 from consumer.stages.grid import Grid
+from consumer.stages.sums import row_sum, take_rows
 from consumer.stages.windows import WindowSpec, bucket_index, gather, samples_per_window
 from consumer.stages.windows import window_starts as _window_starts
 from consumer.xp import to_host
@@ -58,7 +59,6 @@ TSFRESH_FEATURES = (
 SPARSE_FEATURES = ("coverage", "filled_fraction", "longest_gap_hours", "gap_count")
 
 # numpy's pairwise summation switches to recursive halving above this many values.
-_PAIRWISE_BLOCK = 128
 
 
 @dataclass(frozen=True)
@@ -92,34 +92,6 @@ class FeatureRows:
 
 
 # --------------------------------------------------------------------------- kernels
-
-
-def _take(xp: ModuleType, a, i):
-    """a[r, i[r]] for every row r."""
-    return xp.take_along_axis(a, i[:, None], axis=1)[:, 0]
-
-
-def _np_sum(xp: ModuleType, z, n):
-    """Row sums of ``z`` (R, L; zero past each row's ``n`` values) in exactly the order
-    numpy's pairwise summation adds a contiguous array of n values, so results match
-    ``np.sum(x[:n])`` bit for bit. Beyond 128 samples numpy recurses; use a plain sum."""
-    rows, length = z.shape
-    if length > _PAIRWISE_BLOCK:
-        return z.sum(axis=1)
-    padded = -(-length // 8) * 8
-    if padded != length:
-        z = xp.concatenate([z, xp.zeros((rows, padded - length), dtype=z.dtype)], axis=1)
-    n8 = n - n % 8
-    acc = xp.zeros((rows, 8), dtype=z.dtype)
-    for block in range(padded // 8):  # numpy's 8 running accumulators
-        acc = acc + xp.where((8 * block < n8)[:, None], z[:, 8 * block : 8 * block + 8], 0.0)
-    res = ((acc[:, 0] + acc[:, 1]) + (acc[:, 2] + acc[:, 3])) + (
-        (acc[:, 4] + acc[:, 5]) + (acc[:, 6] + acc[:, 7])
-    )
-    for k in range(7):  # the n % 8 leftovers, added one by one
-        i = n8 + k
-        res = res + xp.where(i < n, _take(xp, z, xp.minimum(i, padded - 1)), 0.0)
-    return res
 
 
 def longest_run(xp: ModuleType, b):
@@ -159,19 +131,19 @@ def tsfresh_features(xp: ModuleType, x, min_valid: int) -> dict[str, object]:
     length = x.shape[1]
     pos = xp.arange(length)
 
-    mean = _np_sum(xp, cz, n) / nf
+    mean = row_sum(xp, cz, n) / nf
     d = xp.where(inside, c - mean[:, None], 0.0)  # centred values, zero past n
     d2 = d * d
-    m2 = _np_sum(xp, d2, n)  # np.var's sum of squares, same order
+    m2 = row_sum(xp, d2, n)  # np.var's sum of squares, same order
     var = m2 / nf
     std = xp.sqrt(var)
 
     # Sorted once for minimum, maximum, median and every quantile.
     s = xp.sort(xp.where(inside, c, xp.inf), axis=1)
     last = xp.maximum(n - 1, 0)
-    minimum, maximum = s[:, 0], _take(xp, s, last)
-    mid_hi = _take(xp, s, n // 2)
-    mid_lo = _take(xp, s, xp.maximum(n // 2 - 1, 0))
+    minimum, maximum = s[:, 0], take_rows(xp, s, last)
+    mid_hi = take_rows(xp, s, n // 2)
+    mid_lo = take_rows(xp, s, xp.maximum(n // 2 - 1, 0))
     median = xp.where(n % 2 == 1, mid_hi, (mid_lo + mid_hi) / 2)
     out: dict[str, object] = {
         "mean": mean,
@@ -186,7 +158,7 @@ def tsfresh_features(xp: ModuleType, x, min_valid: int) -> dict[str, object]:
         below = xp.floor(virtual)
         gamma = virtual - below
         lo = xp.maximum(below, 0).astype(xp.int64)
-        a, b = _take(xp, s, lo), _take(xp, s, xp.minimum(lo + 1, last))
+        a, b = take_rows(xp, s, lo), take_rows(xp, s, xp.minimum(lo + 1, last))
         diff = b - a
         out[f"quantile__q_{q}"] = xp.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
 
@@ -201,10 +173,10 @@ def tsfresh_features(xp: ModuleType, x, min_valid: int) -> dict[str, object]:
     out["abs_energy"] = (cz * cz).sum(axis=1)
     dmask = pos[None, :-1] < (n - 1)[:, None]  # differences inside the valid values
     step = xp.where(dmask, c[:, 1:] - c[:, :-1], 0.0)
-    abs_changes = _np_sum(xp, xp.abs(step), xp.maximum(n - 1, 0))
+    abs_changes = row_sum(xp, xp.abs(step), xp.maximum(n - 1, 0))
     out["absolute_sum_of_changes"] = abs_changes
     many = n >= 2
-    out["mean_change"] = xp.where(many, (_take(xp, c, last) - c[:, 0]) / (nf - 1), xp.nan)
+    out["mean_change"] = xp.where(many, (take_rows(xp, c, last) - c[:, 0]) / (nf - 1), xp.nan)
     out["mean_abs_change"] = xp.where(many, abs_changes / (nf - 1), xp.nan)
 
     above = inside & (c > mean[:, None])
@@ -222,7 +194,7 @@ def tsfresh_features(xp: ModuleType, x, min_valid: int) -> dict[str, object]:
     out['linear_trend__attr_"slope"'] = xp.where(many, slope, xp.nan)
     out['linear_trend__attr_"intercept"'] = xp.where(many, mean - slope * centre, xp.nan)
 
-    lag1 = _np_sum(xp, xp.where(dmask, d[:, :-1] * d[:, 1:], 0.0), xp.maximum(n - 1, 0))
+    lag1 = row_sum(xp, xp.where(dmask, d[:, :-1] * d[:, 1:], 0.0), xp.maximum(n - 1, 0))
     autocorr = lag1 / ((nf - 1) * var)
     out["autocorrelation__lag_1"] = xp.where(xp.abs(var) <= 1e-8, xp.nan, autocorr)
 
@@ -247,11 +219,14 @@ def sparse_features(xp: ModuleType, x, filled, coverage, step_hours: float) -> d
     """Data-availability features of each row; NaN for rows without any valid value."""
     valid = ~xp.isnan(x)
     n = valid.sum(axis=1)
+    full = xp.full(x.shape[0], x.shape[1], dtype=n.dtype)
     missing = ~valid
     starts = missing.copy()
     starts[:, 1:] &= valid[:, :-1]  # a gap starts where a missing follows a valid
     out = {
-        "coverage": xp.nan_to_num(coverage, nan=0.0).mean(axis=1),
+        # An explicit summation order: numpy's own order along an axis depends on the
+        # array's shape, and the same window must get the same bits in any batch.
+        "coverage": row_sum(xp, xp.nan_to_num(coverage, nan=0.0), full) / coverage.shape[1],
         "filled_fraction": (filled & valid).sum(axis=1) / n.astype(xp.float64),
         "longest_gap_hours": longest_run(xp, missing) * step_hours,
         "gap_count": starts.sum(axis=1).astype(xp.float64),

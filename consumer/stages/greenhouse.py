@@ -5,7 +5,8 @@ module ``xp``. A feature whose signals a site lacks, or that has fewer than
 ``spec.min_valid`` usable samples in a window, is NaN (and so absent from the output).
 "Hours" and degree days are scaled from the valid samples to the whole window width
 (fraction of valid samples x window length), so a gap does not read as darkness or cold;
-the window's ``coverage`` feature says how much was observed. Formulas: README.md, "Greenhouse features".
+the window's ``coverage`` feature says how much was observed.
+Formulas: README.md, "Greenhouse features".
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from types import ModuleType
 import numpy as np
 import pandas as pd
 
+from consumer.stages.sums import last_axis_sum
 from consumer.stages.windows import WindowSpec
 
 SIGNAL = "greenhouse"  # the ``signal`` column of every feature in this module
@@ -67,16 +69,16 @@ def _masked_mean(xp: ModuleType, x, min_valid: int):
     """Mean over the last axis of the non-NaN values; NaN below min_valid of them."""
     ok = ~xp.isnan(x)
     n = ok.sum(axis=-1)
-    return xp.where(n >= min_valid, xp.where(ok, x, 0.0).sum(axis=-1) / n, xp.nan)
+    return xp.where(n >= min_valid, last_axis_sum(xp, xp.where(ok, x, 0.0)) / n, xp.nan)
 
 
 def _masked_std(xp: ModuleType, x, min_valid: int):
     """Population standard deviation (ddof 0) of the non-NaN values."""
     ok = ~xp.isnan(x)
     n = ok.sum(axis=-1)
-    mean = xp.where(ok, x, 0.0).sum(axis=-1) / n
+    mean = last_axis_sum(xp, xp.where(ok, x, 0.0)) / n
     d = xp.where(ok, x - mean[..., None], 0.0)
-    return xp.where(n >= min_valid, xp.sqrt((d * d).sum(axis=-1) / n), xp.nan)
+    return xp.where(n >= min_valid, xp.sqrt(last_axis_sum(xp, d * d) / n), xp.nan)
 
 
 def _fraction(xp: ModuleType, flag, known, min_valid: int):
@@ -90,10 +92,10 @@ def _pearson(xp: ModuleType, a, b, min_valid: int):
     ok = ~xp.isnan(a) & ~xp.isnan(b)
     n = ok.sum(axis=-1)
     az, bz = xp.where(ok, a, 0.0), xp.where(ok, b, 0.0)
-    da = xp.where(ok, a - (az.sum(axis=-1) / n)[..., None], 0.0)
-    db = xp.where(ok, b - (bz.sum(axis=-1) / n)[..., None], 0.0)
-    saa, sbb = (da * da).sum(axis=-1), (db * db).sum(axis=-1)
-    r = (da * db).sum(axis=-1) / xp.sqrt(saa * sbb)
+    da = xp.where(ok, a - (last_axis_sum(xp, az) / n)[..., None], 0.0)
+    db = xp.where(ok, b - (last_axis_sum(xp, bz) / n)[..., None], 0.0)
+    saa, sbb = last_axis_sum(xp, da * da), last_axis_sum(xp, db * db)
+    r = last_axis_sum(xp, da * db) / xp.sqrt(saa * sbb)
     return xp.where((n >= min_valid) & (saa > 0) & (sbb > 0), xp.clip(r, -1.0, 1.0), xp.nan)
 
 
@@ -169,8 +171,8 @@ def greenhouse_features(
     price_known = ~xp.isnan(price)
     pz = xp.where(price_known, price, 0.0)
     n_peak, n_off = (price_known & peak).sum(axis=-1), (price_known & ~peak).sum(axis=-1)
-    peak_mean = xp.where(peak, pz, 0.0).sum(axis=-1) / n_peak
-    off_mean = xp.where(peak, 0.0, pz).sum(axis=-1) / n_off
+    peak_mean = last_axis_sum(xp, xp.where(peak, pz, 0.0)) / n_peak
+    off_mean = last_axis_sum(xp, xp.where(peak, 0.0, pz)) / n_off
     ok = (n_peak + n_off >= mv) & (n_peak > 0) & (n_off > 0) & (off_mean > 0)
     out["peak_offpeak_price_ratio"] = xp.where(ok, peak_mean / off_mean, xp.nan)
 

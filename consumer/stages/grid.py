@@ -6,7 +6,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-
 # Weather (outside_*) and spot prices (spot_price_*) are joined onto every site's rows:
 # context for a site's own climate signals, not evidence that the site logged anything.
 CONTEXT_PREFIXES = ("outside_", "spot_price_")

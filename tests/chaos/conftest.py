@@ -28,7 +28,14 @@ import psycopg
 import pytest
 
 from common import embedded
-from tests.conftest import REPO, create_database, drop_database, migrate, sample_files
+from tests.conftest import (
+    REPO,
+    create_database,
+    drop_database,
+    migrate,
+    private_server,
+    sample_files,
+)
 
 # Short timings: a dead worker's jobs come back within LEASE seconds.
 LEASE = 3.0
@@ -341,11 +348,9 @@ class OwnServer:
 
 
 @pytest.fixture
-def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServer]:
+def own_server() -> Iterator[OwnServer]:
     """An embedded server in a folder of its own, so restarting it disturbs no other test."""
-    data_dir = tmp_path_factory.mktemp("restartable-postgres")
-    admin_url = embedded.ensure_running(data_dir)
-    try:
+    with private_server() as (data_dir, admin_url):
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute("CREATE DATABASE chaos")
         url = psycopg.conninfo.make_conninfo(admin_url, dbname="chaos")
@@ -355,5 +360,3 @@ def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServer]:
         with psycopg.connect(url) as conn:
             load_files(conn, sample_files())
         yield OwnServer(data_dir, url)
-    finally:
-        embedded.stop(data_dir, mode="immediate")

@@ -25,11 +25,6 @@ from tests.chaos.conftest import (
 )
 
 pytestmark = pytest.mark.chaos
-BATCH_VARIANT_STAGE_1 = (
-    "stage 1 is not batch-invariant: sql/inputs.sql reading_intervals takes the median sample "
-    "interval over the whole batch span, so 'coverage' features depend on which 1h jobs share "
-    "a batch (aarslev-celle5, 2014-03-25). Remove this mark once fixed."
-)
 
 
 def test_sigkill_in_stage_3_hands_the_batch_to_another_consumer_within_a_lease(
@@ -69,7 +64,6 @@ def test_sigkill_in_stage_3_hands_the_batch_to_another_consumer_within_a_lease(
     )
 
 
-@pytest.mark.xfail(reason=BATCH_VARIANT_STAGE_1, strict=False)
 def test_repeated_kills_and_restarts_lose_and_duplicate_nothing(
     sample_db_url: str, consumers: Consumers, reference: ReferenceRuns
 ) -> None:
