@@ -11,9 +11,11 @@ forecasts, stored as ``forecast_temp_c``/``forecast_radiation_w_m2``) and
 ``actual_temperature``/``actual_radiation`` (measured, stored as ``outside_temp_c``/
 ``outside_radiation_w_m2``).
 
-Both go to weather location ``aarslev-station``, not ``aarslev``: the cell export's outside
-columns report the same signals for the same times and keep ``aarslev`` (the location of
-site ``aarslev-celle5``), so neither shadows the other in ``weather``'s primary key.
+Locations: the JSON goes to weather location ``aarslev-station``, the CSV to
+``aarslev-hourly``, and neither to ``aarslev``. The cell export's outside columns report the
+same signals for the same times and keep ``aarslev`` (the location of site
+``aarslev-celle5``); the CSV's hourly actuals differ from the JSON's readings at the same
+full hours. One location per source, so none shadows another in ``weather``'s primary key.
 
 Time zone. The epochs are *not* plain UTC: the exporter wrote Copenhagen wall-clock time
 as if it were UTC+1 all year. The data shows it: the JSON has no readings for epochs
@@ -35,7 +37,14 @@ from datetime import UTC, datetime, timedelta
 from .csvrows import delimited_rows, header_row, rows_to_blocks
 from .jsonfile import json_or_csv, load_json
 from .records import Block, BlockBuilder, Context
-from .signals import AARSLEV_STATION_LOCATION, AARSLEV_WEATHER_CSV, WEATHER, Target, derived_name
+from .signals import (
+    AARSLEV_HOURLY_LOCATION,
+    AARSLEV_STATION_LOCATION,
+    AARSLEV_WEATHER_CSV,
+    WEATHER,
+    Target,
+    derived_name,
+)
 from .timezones import LocalClock, parse_tz
 
 NAME = "aarslev-weather"
@@ -140,7 +149,7 @@ def parse_csv(ctx: Context) -> Iterator[Block]:
         for i, name in enumerate(header[1:], start=2):
             signal = AARSLEV_WEATHER_CSV.get(name.lower())
             target = Target(
-                WEATHER, AARSLEV_STATION_LOCATION, signal or derived_name(name), known=bool(signal)
+                WEATHER, AARSLEV_HOURLY_LOCATION, signal or derived_name(name), known=bool(signal)
             )
             columns.append((i, name, target))
         yield from rows_to_blocks(ctx, rows, columns, DELIMITER, time_fields=1, time_of=utc_time)

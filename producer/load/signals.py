@@ -83,7 +83,10 @@ AARSLEV_LOCATION = "aarslev"
 # --- Aarslev weather station: JSON and CSV (winter2014.csv) ---------------------------
 # The same signals and times as the cell export's outside columns: its own location, so that
 # neither file's rows are dropped as "already present" because of the other.
-AARSLEV_STATION_LOCATION = "aarslev-station"
+AARSLEV_STATION_LOCATION = "aarslev-station"  # the JSON series, 10 min
+# winter2014.csv: hourly actuals that differ from the JSON's readings at the same full hours
+# (by up to about 1 °C and 150 W/m²), so they get a location of their own as well.
+AARSLEV_HOURLY_LOCATION = "aarslev-hourly"
 AARSLEV_WEATHER_CSV: dict[str, str] = {
     "actual_temperature": "outside_temp_c",  # measured, °C
     "actual_radiation": "outside_radiation_w_m2",  # measured, W/m²
