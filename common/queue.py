@@ -8,7 +8,8 @@ lost its claim (a zombie that woke up after its lease was taken over) changes no
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -56,6 +57,17 @@ class Backoff:
         return ceiling * (0.5 + 0.5 * (rng or random).random())
 
 
+@contextmanager
+def _one_statement(conn: psycopg.Connection) -> Iterator[None]:
+    """Commits a single statement: by itself on an autocommit connection (one round
+    trip, as consumers connect), in a transaction block otherwise."""
+    if conn.autocommit:
+        yield
+    else:
+        with conn.transaction():
+            yield
+
+
 def enqueue(
     conn: psycopg.Connection,
     windows: Sequence[tuple[datetime, datetime]],
@@ -63,7 +75,7 @@ def enqueue(
     priority: int = 0,
     max_attempts: int = 5,
 ) -> EnqueueResult:
-    with conn.transaction():
+    with _one_statement(conn):
         added = conn.execute(
             query("queue", "enqueue"),
             {
@@ -80,8 +92,7 @@ def claim(
     conn: psycopg.Connection, *, worker: str, batch: int, lease_seconds: float, device: str
 ) -> list[Job]:
     """Claims up to ``batch`` runnable jobs for ``worker`` (one short transaction)."""
-    with conn.transaction():
-        conn.execute(query("queue", "fail_exhausted_leases"), {})  # {}: %% means %
+    with _one_statement(conn):
         rows = conn.execute(
             query("queue", "claim"),
             {"worker": worker, "batch": batch, "lease_seconds": lease_seconds, "device": device},
@@ -95,7 +106,7 @@ def heartbeat(
     """Renews the leases; returns the ids this worker still holds."""
     if not jobs:
         return set()
-    with conn.transaction():
+    with _one_statement(conn):
         rows = conn.execute(
             query("queue", "heartbeat"),
             {**_held(jobs), "worker": worker, "lease_seconds": lease_seconds},
@@ -144,7 +155,7 @@ def record_failure(
     stage_seconds: dict[str, float] | None = None,
 ) -> str | None:
     """Records a failed attempt; returns the job's new status, or None if it was not ours."""
-    with conn.transaction():
+    with _one_statement(conn):
         row = conn.execute(
             query("queue", "record_failure"),
             {
@@ -164,25 +175,25 @@ def release(conn: psycopg.Connection, *, worker: str, jobs: Sequence[Job]) -> se
     """Hands claimed jobs back to the queue without counting the attempt."""
     if not jobs:
         return set()
-    with conn.transaction():
+    with _one_statement(conn):
         rows = conn.execute(query("queue", "release"), {**_held(jobs), "worker": worker}).fetchall()
     return {job_id for (job_id,) in rows}
 
 
 def outstanding(conn: psycopg.Connection) -> int:
     """Jobs a draining consumer must still wait for (see sql/queue.sql: outstanding)."""
-    with conn.transaction():
+    with _one_statement(conn):
         row = conn.execute(query("queue", "outstanding")).fetchone()
     return int(row[0]) if row else 0
 
 
 def cancel(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
-    with conn.transaction():
+    with _one_statement(conn):
         return len(conn.execute(query("queue", "cancel"), {"start": start, "end": end}).fetchall())
 
 
 def retry_failed(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
-    with conn.transaction():
+    with _one_statement(conn):
         rows = conn.execute(query("queue", "retry_failed"), {"start": start, "end": end})
         return len(rows.fetchall())
 

@@ -16,6 +16,7 @@ from common.queue import Backoff
 from common.schema import require_current
 from common.settings import QueueTiming, default_worker_name, env_float, env_int
 from consumer.pipeline import PipelineConfig
+from consumer.session import synchronous_commit
 from consumer.stages.windows import WindowSpec
 from consumer.worker import Worker, WorkerConfig, health_check
 from consumer.xp import DEVICES, array_module
@@ -101,7 +102,8 @@ def run_worker(args: argparse.Namespace) -> int:
     timing, pipeline = _timing(args), _pipeline(args)
     try:
         xp, device = array_module(args.device)
-    except RuntimeError as error:
+        synchronous_commit()
+    except (RuntimeError, ValueError) as error:
         raise UsageError(str(error)) from None
     url = database_url()
     with connect(url) as conn:

@@ -27,7 +27,9 @@ from common.queue import Backoff, Job, Outcome, describe
 from common.settings import QueueTiming
 from consumer import faults
 from consumer import results as result_writer
+from consumer.heartbeat import LeaseKeeper
 from consumer.pipeline import JobResult, PipelineConfig, StageError, run_batch
+from consumer.session import open_session
 
 log = logging.getLogger("consumer")
 T = TypeVar("T")
@@ -54,6 +56,7 @@ class Worker:
         self.stopping = threading.Event()
         self._conn: psycopg.Connection | None = None
         self._listener: psycopg.Connection | None = None
+        self.leases = LeaseKeeper(config.url, config.name, config.timing, self._touch_health)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -78,6 +81,7 @@ class Worker:
             mask_url(self.config.url),
         )
         processed = 0
+        self.leases.start()
         while not self.stopping.is_set():
             self._touch_health()
             jobs = self._with_reconnect("claim", self._claim)
@@ -90,6 +94,7 @@ class Worker:
                 )
                 break
             self._wait_for_work()
+        self.leases.stop()
         self._close()
         log.info("worker %s stopped", self.config.name)
         return 0
@@ -141,13 +146,12 @@ class Worker:
     def _process(self, jobs: list[Job]) -> int:
         names = ", ".join(str(job.id) for job in jobs)
         log.info("claimed %d jobs [%s] on %s", len(jobs), names, self.device)
-        with Heartbeat(self, jobs) as beat:
-            done = self._run_and_complete(jobs, beat)
-        return done
+        with self.leases.holding(jobs) as lost:
+            return self._run_and_complete(jobs, lost)
 
-    def _run_and_complete(self, jobs: list[Job], beat: Heartbeat) -> int:
+    def _run_and_complete(self, jobs: list[Job], lost: set[int]) -> int:
         try:
-            return self._attempt(jobs, beat)
+            return self._attempt(jobs, lost)
         except StageError as error:
             if len(jobs) > 1:
                 # Find the poison window(s): every other job of the batch still finishes.
@@ -156,11 +160,11 @@ class Worker:
                     ", ".join(str(job.id) for job in jobs),
                     error.stage,
                 )
-                return sum(self._run_and_complete([job], beat) for job in jobs)
+                return sum(self._run_and_complete([job], lost) for job in jobs)
             self._record_failure(jobs[0], error)
             return 0
 
-    def _attempt(self, jobs: list[Job], beat: Heartbeat) -> int:
+    def _attempt(self, jobs: list[Job], lost: set[int]) -> int:
         """Runs the stages for ``jobs`` and completes those still ours; raises StageError."""
         began = time.perf_counter()
         hook = faults.stage_hook(jobs)
@@ -168,7 +172,7 @@ class Worker:
             "read",
             lambda conn: run_batch(conn, jobs, self.config.pipeline, self.xp, stage_hook=hook),
         )
-        live = [result for result in results if result.job.id not in beat.lost]
+        live = [result for result in results if result.job.id not in lost]
         owned = self._with_reconnect("write", lambda conn: self._complete(conn, live))
         self._log_outcomes(results, owned, time.perf_counter() - began)
         return len(owned)
@@ -258,7 +262,7 @@ class Worker:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = psycopg.connect(self.config.url, connect_timeout=5)
+            self._conn = open_session(self.config.url)
         return self._conn
 
     def _drop_connection(self) -> None:
@@ -278,53 +282,6 @@ class Worker:
     def _touch_health(self) -> None:
         if self.config.health_file is not None:
             self.config.health_file.touch()
-
-
-class Heartbeat:
-    """Renews the batch's leases from a thread of its own, on a connection of its own."""
-
-    def __init__(self, worker: Worker, jobs: list[Job]) -> None:
-        self.worker = worker
-        self.jobs = jobs
-        self.lost: set[int] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
-        self._conn: psycopg.Connection | None = None
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        if self._conn is not None:
-            self._conn.close()
-
-    def _run(self) -> None:
-        timing = self.worker.config.timing
-        while not self._stop.wait(timing.heartbeat_seconds):
-            self.worker._touch_health()
-            held = [job for job in self.jobs if job.id not in self.lost]
-            try:
-                if self._conn is None or self._conn.closed or self._conn.broken:
-                    self._conn = psycopg.connect(self.worker.config.url, connect_timeout=5)
-                kept = queue.heartbeat(
-                    self._conn,
-                    worker=self.worker.config.name,
-                    jobs=held,
-                    lease_seconds=timing.lease_seconds,
-                )
-            except psycopg.Error as error:
-                log.warning("heartbeat failed (%s); retrying", type(error).__name__)
-                if self._conn is not None:
-                    self._conn.close()
-                self._conn = None
-                continue
-            for job in held:
-                if job.id not in kept:
-                    self.lost.add(job.id)
-                    log.warning("%s: lease lost to another worker", describe(job))
 
 
 def health_check(health_file: Path, max_age_seconds: float) -> str | None:

@@ -11,10 +11,25 @@ RETURNING id;
 
 -- name: claim
 -- Claims up to %(batch)s jobs in one statement. Jobs whose lease lapsed (their worker
--- died or hung) come first, then queued jobs by priority, run_after and id.
+-- died or hung) come first, then queued jobs by priority, run_after and id; jobs whose
+-- lease lapsed on their last attempt fail on the way.
 -- MATERIALIZED keeps the planner from re-running a LIMIT subquery per joined row,
 -- which would claim more rows than the LIMIT.
-WITH expired AS MATERIALIZED (
+WITH exhausted AS (
+    -- A job whose lease lapsed on its last attempt is not claimable again: it fails,
+    -- saying which worker stopped heartbeating. (Disjoint from the rows claimed below.)
+    UPDATE jobs AS x
+    SET status = 'failed',
+        finished_at = now(),
+        error_stage = 'lease',
+        last_error = format('lease expired on attempt %%s of %%s: worker %%s stopped heartbeating',
+                            x.attempts, x.max_attempts, x.worker)
+    WHERE x.id IN (
+        SELECT id FROM jobs
+        WHERE status = 'running' AND lease_expires_at < now() AND attempts >= max_attempts
+        FOR UPDATE SKIP LOCKED
+    )
+), expired AS MATERIALIZED (
     SELECT id
     FROM jobs
     WHERE status = 'running' AND lease_expires_at < now() AND attempts < max_attempts
@@ -46,22 +61,6 @@ SET status = 'running',
 FROM picked
 WHERE j.id = picked.id
 RETURNING j.id, j.window_start, j.window_end, j.attempts, j.max_attempts;
-
--- name: fail_exhausted_leases
--- A job whose lease lapsed on its last attempt is not claimable again: it fails,
--- saying which worker stopped heartbeating.
-UPDATE jobs AS j
-SET status = 'failed',
-    finished_at = now(),
-    error_stage = 'lease',
-    last_error = format('lease expired on attempt %%s of %%s: worker %%s stopped heartbeating',
-                        j.attempts, j.max_attempts, j.worker)
-WHERE j.id IN (
-    SELECT id FROM jobs
-    WHERE status = 'running' AND lease_expires_at < now() AND attempts >= max_attempts
-    FOR UPDATE SKIP LOCKED
-)
-RETURNING j.id, j.worker;
 
 -- name: heartbeat
 -- Renews the lease of the jobs this worker still holds at these attempts; a job
