@@ -5,101 +5,96 @@
 -- Physical limits (consumer/stages/limits.py) are applied to every raw sample before it
 -- is summed, so a sensor error code cannot hide inside a bucket mean. The caller passes
 -- the table as arrays: exact names, and LIKE patterns that never overlap each other.
+-- They are resolved once per distinct signal of the span (a dozen names), and the rows
+-- meet their bounds in a hash join: matching every row against the patterns cost more
+-- than the aggregation itself.
+--
+-- The bucket queries read [%(read_start)s, %(read_end)s): whole UTC days around the span
+-- [%(start)s, %(end)s), so that each series-day's native sample interval (for coverage)
+-- comes from all of that day's buckets whatever the batch. Only samples inside the span
+-- are summed and counted; every sample of a bucket, in limits or not, counts for its
+-- spacing (n_all, width_s: its number and max(time) - min(time)).
 
 -- name: sites
 -- Every site, its weather location and the spot-price area it buys in.
 SELECT site, location, price_area FROM sites ORDER BY site;
 
 -- name: reading_buckets
--- Sum and count of in-limit readings per (site, signal, bucket) in [start, end).
+-- Per (site, signal, bucket) of the read range: sum and count of the in-limit readings in
+-- [start, end), and the number and time width of all its readings.
 WITH exact AS (
     SELECT * FROM unnest(%(exact_names)s::text[], %(exact_low)s::float8[],
                          %(exact_high)s::float8[]) AS e(signal, low, high)
 ), pattern AS (
     SELECT * FROM unnest(%(pattern_likes)s::text[], %(pattern_low)s::float8[],
                          %(pattern_high)s::float8[]) AS p(pattern, low, high)
-)
-SELECT r.site AS key,
-       r.signal,
-       extract(epoch FROM date_bin(%(step)s, r.time, %(origin)s))::bigint AS bucket,
-       sum(r.value::numeric)::float8 AS total,  -- exact: the same whatever the scan order
-       count(*) AS n
-FROM readings AS r
-LEFT JOIN exact AS e ON e.signal = r.signal
-LEFT JOIN pattern AS p ON e.signal IS NULL AND r.signal LIKE p.pattern
-WHERE r.time >= %(start)s AND r.time < %(end)s
-  AND r.value <> 'NaN'::float8
-  AND r.value BETWEEN coalesce(e.low, p.low, '-Infinity'::float8)
-                  AND coalesce(e.high, p.high, 'Infinity'::float8)
-GROUP BY 1, 2, 3;
-
--- name: reading_intervals
--- Each series' native sample interval per UTC day: the median step between its rows that
--- day. Per whole day, so that a bucket's coverage never depends on the batch's span.
--- (Interval arithmetic, not numeric epochs, keeps the sort cheap.)
-SELECT site AS key, signal, day,
-       extract(epoch FROM percentile_disc(0.5) WITHIN GROUP (ORDER BY dt))::float8 AS interval_s
-FROM (
-    SELECT site, signal,
-           (extract(epoch FROM date_bin('1 day', time, 'epoch'::timestamptz)) / 86400)::bigint
-               AS day,
-           time - lag(time) OVER (PARTITION BY site, signal,
-                                  date_bin('1 day', time, 'epoch'::timestamptz)
-                                  ORDER BY time) AS dt
+), r AS MATERIALIZED (  -- scanned once, read twice
+    SELECT site, signal, time, value
     FROM readings
-    WHERE time >= date_bin('1 day', %(start)s::timestamptz, 'epoch'::timestamptz)
-      AND time < date_bin('1 day', %(end)s::timestamptz - interval '1 microsecond',
-                          'epoch'::timestamptz) + interval '1 day'
-) AS steps
-WHERE dt > interval '0'
+    WHERE time >= %(read_start)s AND time < %(read_end)s
+), bound AS (
+    SELECT n.signal,
+           coalesce(e.low, p.low, '-Infinity'::float8) AS low,
+           coalesce(e.high, p.high, 'Infinity'::float8) AS high
+    FROM (SELECT DISTINCT signal FROM r) AS n
+    LEFT JOIN exact AS e ON e.signal = n.signal
+    LEFT JOIN pattern AS p ON e.signal IS NULL AND n.signal LIKE p.pattern
+), s AS (
+    SELECT r.site, r.signal, r.time, r.value,
+           r.time >= %(start)s AND r.time < %(end)s AND r.value <> 'NaN'::float8
+               AND r.value BETWEEN b.low AND b.high AS ok
+    FROM r JOIN bound AS b ON b.signal = r.signal
+)
+SELECT site AS key,
+       signal,
+       extract(epoch FROM date_bin(%(step)s, time, %(origin)s))::bigint AS bucket,
+       -- numeric: exact, so the same whatever the scan order
+       (sum(value::numeric) FILTER (WHERE ok))::float8 AS total,
+       count(*) FILTER (WHERE ok) AS n,
+       count(*) AS n_all,
+       extract(epoch FROM max(time) - min(time))::float8 AS width_s
+FROM s
 GROUP BY 1, 2, 3;
 
 -- name: weather_buckets
--- Sum and count of in-limit weather samples per (location, signal, bucket) in [start, end).
--- Weather signals are stored with or without the outside_ prefix; limits are looked up
--- under the name the grid will give them.
+-- As reading_buckets, per (location, signal, bucket). Weather signals are stored with or
+-- without the outside_ prefix; limits are looked up under the name the grid gives them.
 WITH exact AS (
     SELECT * FROM unnest(%(exact_names)s::text[], %(exact_low)s::float8[],
                          %(exact_high)s::float8[]) AS e(signal, low, high)
 ), pattern AS (
     SELECT * FROM unnest(%(pattern_likes)s::text[], %(pattern_low)s::float8[],
                          %(pattern_high)s::float8[]) AS p(pattern, low, high)
-), w AS (
-    SELECT location, signal, time, value,
+), w AS MATERIALIZED (  -- scanned once, read twice
+    SELECT location, signal, time, value
+    FROM weather
+    WHERE time >= %(read_start)s AND time < %(read_end)s
+), named AS (
+    SELECT signal,
            CASE WHEN signal LIKE 'outside\_%%' THEN signal ELSE 'outside_' || signal END
                AS grid_signal
-    FROM weather
-    WHERE time >= %(start)s AND time < %(end)s AND value <> 'NaN'::float8
+    FROM (SELECT DISTINCT signal FROM w) AS n
+), bound AS (
+    SELECT n.signal,
+           coalesce(e.low, p.low, '-Infinity'::float8) AS low,
+           coalesce(e.high, p.high, 'Infinity'::float8) AS high
+    FROM named AS n
+    LEFT JOIN exact AS e ON e.signal = n.grid_signal
+    LEFT JOIN pattern AS p ON e.signal IS NULL AND n.grid_signal LIKE p.pattern
+), s AS (
+    SELECT w.location, w.signal, w.time, w.value,
+           w.time >= %(start)s AND w.time < %(end)s AND w.value <> 'NaN'::float8
+               AND w.value BETWEEN b.low AND b.high AS ok
+    FROM w JOIN bound AS b ON b.signal = w.signal
 )
-SELECT w.location AS key,
-       w.signal,
-       extract(epoch FROM date_bin(%(step)s, w.time, %(origin)s))::bigint AS bucket,
-       sum(w.value::numeric)::float8 AS total,  -- exact: the same whatever the scan order
-       count(*) AS n
-FROM w
-LEFT JOIN exact AS e ON e.signal = w.grid_signal
-LEFT JOIN pattern AS p ON e.signal IS NULL AND w.grid_signal LIKE p.pattern
-WHERE w.value BETWEEN coalesce(e.low, p.low, '-Infinity'::float8)
-                  AND coalesce(e.high, p.high, 'Infinity'::float8)
-GROUP BY 1, 2, 3;
-
--- name: weather_intervals
--- Each weather series' native sample interval per UTC day, as reading_intervals.
-SELECT location AS key, signal, day,
-       extract(epoch FROM percentile_disc(0.5) WITHIN GROUP (ORDER BY dt))::float8 AS interval_s
-FROM (
-    SELECT location, signal,
-           (extract(epoch FROM date_bin('1 day', time, 'epoch'::timestamptz)) / 86400)::bigint
-               AS day,
-           time - lag(time) OVER (PARTITION BY location, signal,
-                                  date_bin('1 day', time, 'epoch'::timestamptz)
-                                  ORDER BY time) AS dt
-    FROM weather
-    WHERE time >= date_bin('1 day', %(start)s::timestamptz, 'epoch'::timestamptz)
-      AND time < date_bin('1 day', %(end)s::timestamptz - interval '1 microsecond',
-                          'epoch'::timestamptz) + interval '1 day'
-) AS steps
-WHERE dt > interval '0'
+SELECT location AS key,
+       signal,
+       extract(epoch FROM date_bin(%(step)s, time, %(origin)s))::bigint AS bucket,
+       (sum(value::numeric) FILTER (WHERE ok))::float8 AS total,
+       count(*) FILTER (WHERE ok) AS n,
+       count(*) AS n_all,
+       extract(epoch FROM max(time) - min(time))::float8 AS width_s
+FROM s
 GROUP BY 1, 2, 3;
 
 -- name: spot_prices

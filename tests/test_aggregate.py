@@ -230,3 +230,26 @@ def test_read_inputs_of_an_empty_span_gives_an_empty_grid_with_every_site(conn):
     g = aggregate(inputs, *span, HOUR)
     assert g.sites == ("aarslev-celle5", "knudjepsen-afd3", "knudjepsen-afd4")
     assert g.n_buckets == 24 and np.isnan(g.value).all()
+
+
+def test_coverage_of_a_bucket_does_not_depend_on_the_span_it_is_read_in(conn):
+    # A 5-minute logger: 9 full hours, then 3 hours in which it missed every other
+    # sample. The day's interval is 300 s, from its buckets' spacing, so the evening's
+    # 6 samples an hour are half coverage, also for a span that holds only the evening.
+    five, ten = timedelta(minutes=5), timedelta(minutes=10)
+    readings = pd.DataFrame(
+        rows("site", "knudjepsen-afd3", "air_temp_c", T0, five, [20.0] * 12 * 9)
+        + rows("site", "knudjepsen-afd3", "air_temp_c", T0 + 9 * HOUR, ten, [21.0] * 6 * 3)
+    )
+    load(conn, readings)
+    day_number = int(np.datetime64(T0.replace(tzinfo=None), "D").astype(np.int64))
+    for span in ((T0 + 9 * HOUR, T0 + 12 * HOUR), (T0, T0 + 12 * HOUR)):
+        from_db = read_inputs(conn, *span, HOUR)
+        in_memory = inputs_from_frames(*span, HOUR, readings=readings, sites=SITES)
+        for inputs in (from_db, in_memory):
+            assert inputs.readings.interval_s == {
+                ("knudjepsen-afd3", "air_temp_c", day_number): 300.0
+            }
+            _, count, coverage = at(aggregate(inputs, *span, HOUR), "knudjepsen-afd3", "air_temp_c")
+            assert count[-3:].tolist() == [6, 6, 6]
+            np.testing.assert_allclose(coverage[-3:], [0.5, 0.5, 0.5])

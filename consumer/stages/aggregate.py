@@ -27,8 +27,9 @@ class Buckets:
     """Per (key, signal, bucket): sum and count of in-limit raw samples.
 
     `key` is a site for readings and a weather location for weather. `interval_s` holds
-    each series' native sample interval (median step) per UTC day, keyed
-    (key, signal, days since the epoch), for coverage.
+    each series' native sample interval per UTC day (the median spacing of that day's
+    buckets, see `consumer.inputs.native_intervals`), keyed (key, signal, days since the
+    epoch), for coverage.
     """
 
     key: np.ndarray  # object (str)
@@ -108,7 +109,7 @@ def _coverage(b: Buckets, names: np.ndarray, step_s: int, count: np.ndarray) -> 
         interval = b.interval_s.get(series_day)
         if interval and interval > 0:
             expected[rows] = step_s / interval
-        else:  # one sample that day: the densest bucket is the best guess
+        else:  # no bucket with two samples that day: the densest bucket is the best guess
             expected[rows] = max(1, int(count[rows].max()))
     return np.minimum(count / np.maximum(expected, 1e-12), 1.0)
 
