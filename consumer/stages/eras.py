@@ -67,6 +67,11 @@ def pelt_l2(x: np.ndarray, penalty: float, min_size: int = 2) -> list[int]:
     """Optimal breakpoints ruptures-style: segment ends, the last one is len(x).
 
     Exact minimiser of total L2 cost + penalty per segment, segments >= min_size.
+
+    Ends are solved min_size at a time: a segment ending at `end` starts at or before
+    end - min_size, so every end of the block [e, e + min_size) draws only on optima
+    before e, and one (candidates x ends) cost matrix replaces min_size Python steps.
+    Each end still sees exactly the candidates the one-at-a-time recursion would.
     """
     if penalty < 0:
         raise ValueError("penalty must not be negative")
@@ -75,27 +80,42 @@ def pelt_l2(x: np.ndarray, penalty: float, min_size: int = 2) -> list[int]:
     n = pc.n
     if n < 2 * min_size:
         return [n]
+    never = np.iinfo(np.int64).max
     best = np.full(n + 1, np.inf)  # best[t] = optimal penalised cost of x[:t]
     best[0] = 0.0
     last = np.zeros(n + 1, dtype=np.int64)
-    cands = np.array([0], dtype=np.int64)
-    dead_from = np.array([np.iinfo(np.int64).max], dtype=np.int64)
-    for end in range(min_size, n + 1):
-        new = end - min_size
-        if new >= min_size:  # x[:new] can be segmented, so `new` may start a segment
-            cands = np.append(cands, new)
-            dead_from = np.append(dead_from, np.iinfo(np.int64).max)
-        alive = dead_from > end
+    cands = np.zeros(1, dtype=np.int64)  # ascending, so ties go to the earliest start
+    dead_from = np.full(1, never, dtype=np.int64)
+    admitted = min_size - 1  # candidates t >= min_size: x[:t] can be segmented
+    for first in range(min_size, n + 1, min_size):
+        ends = np.arange(first, min(first + min_size, n + 1), dtype=np.int64)
+        newest = int(ends[-1]) - min_size  # `end` admits end - min_size as a start
+        if newest > admitted:
+            fresh = np.arange(admitted + 1, newest + 1, dtype=np.int64)
+            cands = np.concatenate([cands, fresh])
+            dead_from = np.concatenate([dead_from, np.full(len(fresh), never)])
+            admitted = newest
+        alive = dead_from > first
         if not alive.all():
             cands, dead_from = cands[alive], dead_from[alive]
-        vals = best[cands] + pc.cost(cands, end)
-        j = int(np.argmin(vals))
-        best[end] = vals[j] + penalty
-        last[end] = cands[j]
-        # t is beaten by `end` for every later end' >= end + min_size (L2: K = 0)
-        tol = 1e-10 * (abs(vals[j]) + 1.0)
-        beaten = vals > vals[j] + penalty + tol
-        dead_from[beaten] = np.minimum(dead_from[beaten], end + min_size)
+        # (candidate, end) pairs the recursion would consider at that end
+        usable = (cands[:, None] <= ends - min_size) & (dead_from[:, None] > ends)
+        sx = pc.s1[ends] - pc.s1[cands][:, None, :]
+        sq = pc.s2[ends] - pc.s2[cands][:, None]
+        cost = np.maximum(sq - (sx * sx).sum(axis=-1) / (ends - cands[:, None]), 0.0)
+        vals = np.where(usable, best[cands][:, None] + cost, np.inf)
+        j = np.argmin(vals, axis=0)
+        low = vals[j, np.arange(len(ends))]
+        best[ends] = low + penalty
+        last[ends] = cands[j]
+        # t is beaten by `end` for every later end' >= end + min_size (L2: K = 0); the
+        # earliest such end in the block counts, and it only bites after the block
+        tol = 1e-10 * (np.abs(low) + 1.0)
+        beaten = usable & (vals > low + penalty + tol)
+        hit = beaten.any(axis=1)
+        if hit.any():
+            at = ends[np.argmax(beaten[hit], axis=1)] + min_size
+            dead_from[hit] = np.minimum(dead_from[hit], at)
     bkps = []
     t = n
     while t > 0:
