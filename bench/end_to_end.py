@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from bench import common, data
 
@@ -113,7 +114,8 @@ def io_floor(url: str) -> dict[str, Any]:
     began = time.perf_counter()
     with psycopg.connect(url) as conn:
         for table in RAW:
-            with conn.cursor().copy(f"COPY {table} TO STDOUT (FORMAT BINARY)") as copy:
+            statement = sql.SQL("COPY {} TO STDOUT (FORMAT BINARY)").format(sql.Identifier(table))
+            with conn.cursor().copy(statement) as copy:
                 for block in copy:
                     out_bytes += len(block)
         conn.rollback()

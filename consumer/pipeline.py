@@ -27,7 +27,6 @@ from consumer.stages.grid import Grid
 from consumer.stages.windows import WindowSpec
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)

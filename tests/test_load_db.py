@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from producer.load import FileReport, LoadError, load_files, read_file
 
@@ -19,7 +20,8 @@ TABLES = ("readings", "weather", "spot_prices", "sites")
 
 
 def counts(conn: psycopg.Connection) -> dict[str, int]:
-    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+    count = sql.SQL("SELECT count(*) FROM {}")
+    return {t: conn.execute(count.format(sql.Identifier(t))).fetchone()[0] for t in TABLES}
 
 
 def parsed_rows(path: Path) -> int:
