@@ -7,6 +7,8 @@ from pathlib import Path
 
 import psycopg
 
+from common.sql import query
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -28,9 +30,9 @@ def known_revisions() -> tuple[str, list[str]]:
 def require_current(conn: psycopg.Connection) -> None:
     head, revisions = known_revisions()
     with conn.transaction():
-        exists = conn.execute("SELECT to_regclass('public.alembic_version')").fetchone()
+        exists = conn.execute(query("session", "alembic_version_exists")).fetchone()
         current = (
-            conn.execute("SELECT version_num FROM alembic_version").fetchone()
+            conn.execute(query("session", "alembic_version")).fetchone()
             if exists and exists[0]
             else None
         )

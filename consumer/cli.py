@@ -15,6 +15,7 @@ from common.log import setup as setup_logging
 from common.queue import Backoff
 from common.schema import require_current
 from common.settings import QueueTiming, default_worker_name, env_float, env_int
+from common.sql import query
 from consumer.pipeline import PipelineConfig
 from consumer.session import synchronous_commit
 from consumer.stages.windows import WindowSpec
@@ -135,7 +136,7 @@ def run_health(args: argparse.Namespace) -> int:
     )
     if problem is None:
         with connect(database_url(announce=False), timeout=5) as conn:
-            conn.execute("SELECT 1")
+            conn.execute(query("session", "ping"))
         print("healthy")
         return 0
     print(f"unhealthy: {problem}", file=sys.stderr)

@@ -17,6 +17,8 @@ import os
 
 import psycopg
 
+from common.sql import query
+
 SYNCHRONOUS_COMMIT_ENV = "CONSUMER_SYNCHRONOUS_COMMIT"
 SYNCHRONOUS_COMMIT_VALUES = ("on", "off", "local", "remote_write", "remote_apply")
 
@@ -31,5 +33,5 @@ def synchronous_commit() -> str:
 
 def open_session(url: str) -> psycopg.Connection:
     conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
-    conn.execute("SELECT set_config('synchronous_commit', %s, false)", (synchronous_commit(),))
+    conn.execute(query("session", "set_synchronous_commit"), {"value": synchronous_commit()})
     return conn

@@ -25,6 +25,7 @@ from common import queue
 from common.db import mask_url
 from common.queue import Backoff, Job, Outcome, describe
 from common.settings import QueueTiming
+from common.sql import query
 from consumer import faults
 from consumer import results as result_writer
 from consumer.heartbeat import LeaseKeeper
@@ -138,7 +139,7 @@ class Worker:
     def _listen_connection(self) -> psycopg.Connection:
         if self._listener is None or self._listener.closed:
             self._listener = psycopg.connect(self.config.url, autocommit=True, connect_timeout=5)
-            self._listener.execute("LISTEN jobs_queued")
+            self._listener.execute(query("session", "listen_jobs_queued"))
         return self._listener
 
     # -- one batch ---------------------------------------------------------------------
