@@ -18,6 +18,7 @@ from common.settings import QueueTiming, default_worker_name, env_float, env_int
 from common.sql import query
 from consumer.pipeline import PipelineConfig
 from consumer.session import synchronous_commit
+from consumer.stages.eras import PENALTY_FACTOR
 from consumer.stages.windows import WindowSpec
 from consumer.worker import Worker, WorkerConfig, health_check
 from consumer.xp import DEVICES, array_module
@@ -52,6 +53,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--window-step", default="6h", help="feature window step (default 6h)")
     run.add_argument("--min-valid", type=positive_int, default=12, help="valid buckets per window")
     run.add_argument("--era-lookback", default="7d", help="look-back for eras (default 7d)")
+    run.add_argument(
+        "--era-penalty-factor",
+        type=float,
+        default=PENALTY_FACTOR,
+        help=f"PELT penalty = factor x (d + 1) x ln n (default {PENALTY_FACTOR})",
+    )
     run.set_defaults(handler=run_worker)
 
     health = commands.add_parser("health", help="exit 0 if this host's worker loop is alive")
@@ -95,6 +102,7 @@ def _pipeline(args: argparse.Namespace) -> PipelineConfig:
         max_gap=_duration(args.max_gap, "--max-gap"),
         windows=windows,
         era_lookback=_duration(args.era_lookback, "--era-lookback"),
+        era_penalty_factor=args.era_penalty_factor,
     )
 
 

@@ -20,7 +20,7 @@ import psycopg
 from common.queue import Job
 from consumer.inputs import read_inputs
 from consumer.stages.aggregate import aggregate
-from consumer.stages.eras import EraResult, detect_changepoints
+from consumer.stages.eras import PENALTY_FACTOR, EraResult, detect_changepoints
 from consumer.stages.features import FeatureRows, extract_features
 from consumer.stages.gapfill import fill_gaps
 from consumer.stages.grid import Grid
@@ -35,6 +35,7 @@ class PipelineConfig:
     max_gap: timedelta = timedelta(hours=2)
     windows: WindowSpec = field(default_factory=WindowSpec)
     era_lookback: timedelta = timedelta(days=7)
+    era_penalty_factor: float = PENALTY_FACTOR
 
     def span(self, jobs: Sequence[Job]) -> tuple[datetime, datetime]:
         """What a batch reads: each job's window, the look-back for eras before it, the
@@ -125,6 +126,7 @@ def run_batch(
                 _utc64(job.window_start),
                 _utc64(job.window_end),
                 lookback=config.era_lookback,
+                penalty_factor=config.era_penalty_factor,
             )
         results.append(
             JobResult(job, grid, rows_within(features, job.window_start, job.window_end), eras, {})

@@ -133,13 +133,17 @@ def penalised_cost(x: np.ndarray, bkps: Sequence[int], penalty: float) -> float:
     )
 
 
-def default_penalty(n: int, d: int) -> float:
-    """BIC-style: each new segment costs its d means and its position, x log n.
+# BIC (factor 1) takes the noise as independent; hourly climate is strongly
+# autocorrelated, so a stricter factor keeps eras from following every weather front.
+PENALTY_FACTOR = 1.5
 
-    The signals are z-scored, so the noise variance is taken as at most 1; hourly
-    climate is strongly autocorrelated, hence the factor 3 (fewer, longer eras).
+
+def default_penalty(n: int, d: int, factor: float = PENALTY_FACTOR) -> float:
+    """BIC-style: each new segment costs its d means and its position, x log n, x factor.
+
+    The signals are z-scored, so the noise variance is taken as at most 1.
     """
-    return 3.0 * (d + 1) * float(np.log(max(n, 2)))
+    return factor * (d + 1) * float(np.log(max(n, 2)))
 
 
 def default_min_size(step: np.timedelta64) -> int:
@@ -158,6 +162,12 @@ def _np_time(t: datetime | np.datetime64) -> np.datetime64:
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
     return np.datetime64(int(t.timestamp()), "s")
+
+
+def _silent(grid: Grid, s: int, sel: np.ndarray, signals: Sequence[str]) -> bool:
+    """True when the site has regime signals but logged none of them in the span."""
+    rows = [k for k in (grid.signal_index(name) for name in signals) if k is not None]
+    return bool(rows) and not np.isfinite(grid.value[s][np.ix_(rows, np.flatnonzero(sel))]).any()
 
 
 def _site_matrix(
@@ -211,6 +221,7 @@ def detect_changepoints(
     lookahead: timedelta | None = None,
     signals: Sequence[str] = REGIME_SIGNALS,
     min_coverage: float = MIN_COVERAGE,
+    penalty_factor: float = PENALTY_FACTOR,
 ) -> EraResult:
     """Stage 4: PELT per site on [owned_start - lookback, owned_end + lookahead).
 
@@ -235,6 +246,8 @@ def detect_changepoints(
     penalties: dict[str, float] = {}
     used_signals: dict[str, tuple[str, ...]] = {}
     for s, site in enumerate(grid.sites):
+        if _silent(grid, s, sel, signals):
+            continue  # nothing logged in the span: nothing to explain either
         x, names, rows, note = _site_matrix(grid, s, sel, signals, min_coverage)
         if note is None and len(rows) < 2 * min_size:
             note = (
@@ -249,7 +262,7 @@ def detect_changepoints(
             notes[site] = note
             continue
         n, d = x.shape
-        pen = default_penalty(n, d) if penalty is None else float(penalty)
+        pen = default_penalty(n, d, penalty_factor) if penalty is None else float(penalty)
         penalties[site], used_signals[site] = pen, names
         bkps = pelt_l2(x, pen, min_size)
         pc = PrefixL2(x)
