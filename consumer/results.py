@@ -8,31 +8,44 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 
 import numpy as np
 import psycopg
 
 from common.sql import query
+from consumer import copy_binary
 from consumer.pipeline import JobResult
 
 FEATURE_TYPES = ["int8", "text", "timestamptz", "timestamptz", "text", "text", "float8"]
-RESAMPLED_TYPES = ["int8", "text", "timestamptz", "text", "float8", "int4", "float8", "bool"]
 CHANGEPOINT_TYPES = ["int8", "text", "timestamptz", "float8", "text[]"]
 
 
 def write(conn: psycopg.Connection, results: Sequence[JobResult], owned: set[int]) -> None:
     mine = [result for result in results if result.job.id in owned]
     conn.execute(query("results", "create_staging"))
-    with conn.cursor() as cursor, cursor.copy(query("results", "copy_features")) as copy:
-        for chunk in _feature_copy_data(mine):
-            copy.write(chunk)
+    owned_windows = _owned_windows(mine, owned)
+    _copy_stream(conn, "copy_features", _feature_copy_data(mine))
+    conn.execute(query("results", "delete_stale_features"), owned_windows)
     conn.execute(query("results", "upsert_features"))
-    _copy(conn, "copy_resampled", RESAMPLED_TYPES, _resampled_rows(mine))
+    _copy_stream(conn, "copy_resampled", _resampled_copy_data(mine))
+    conn.execute(query("results", "delete_stale_resampled"), owned_windows)
     conn.execute(query("results", "upsert_resampled"))
     _copy(conn, "copy_changepoints", CHANGEPOINT_TYPES, _changepoint_rows(mine))
     conn.execute(query("results", "delete_changepoints"), {"ids": sorted(owned)})
     conn.execute(query("results", "insert_changepoints"))
+
+
+def _owned_windows(results: Sequence[JobResult], owned: set[int]) -> dict[str, list]:
+    """Parameters that let the stale-row deletes probe their indexes: jobs, sites, signals."""
+    sites = sorted({site for result in results for site in result.grid.sites})
+    signals = sorted({signal for result in results for signal in result.grid.signals})
+    return {"ids": sorted(owned), "sites": sites, "signals": signals}
+
+
+def _copy_stream(conn: psycopg.Connection, name: str, chunks: Iterable[bytes]) -> None:
+    with conn.cursor() as cursor, cursor.copy(query("results", name)) as copy:
+        for chunk in chunks:
+            copy.write(chunk)
 
 
 def _copy(conn: psycopg.Connection, name: str, types: list[str], rows: Iterable[tuple]) -> None:
@@ -44,9 +57,6 @@ def _copy(conn: psycopg.Connection, name: str, types: list[str], rows: Iterable[
 
 # Binary COPY, built directly: features are most of what a job writes, and encoding them
 # row by row through psycopg's write_row cost more than computing them.
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
-_COPY_TRAILER = struct.pack("!h", -1)
-_PG_EPOCH_S = 946_684_800  # 2000-01-01 UTC, where binary timestamptz counts from
 _NULL = struct.pack("!i", -1)
 
 
@@ -57,16 +67,18 @@ def _text_field(text: str) -> bytes:
 
 def _feature_copy_data(results: Sequence[JobResult]) -> Iterable[bytes]:
     """The binary COPY stream of the features rows (FEATURE_TYPES), one chunk per job."""
-    yield _COPY_HEADER
+    yield copy_binary.HEADER
     texts: dict[str, bytes] = {}
     for result in results:
         rows = result.features
         if not len(rows):
             continue
         head = struct.pack("!hiq", 7, 8, result.job.id)
-        micros = lambda t: (t.astype("datetime64[s]").astype(np.int64) - _PG_EPOCH_S) * 1_000_000  # noqa: E731
         stamps = np.empty((len(rows), 2), dtype=">i8")
-        stamps[:, 0], stamps[:, 1] = micros(rows.window_start), micros(rows.window_end)
+        stamps[:, 0], stamps[:, 1] = (
+            copy_binary.timestamptz(rows.window_start),
+            copy_binary.timestamptz(rows.window_end),
+        )
         stamp_bytes = stamps.tobytes()
         values = np.asarray(rows.value, dtype=">f8")
         value_bytes = values.tobytes()
@@ -101,15 +113,18 @@ def _feature_copy_data(results: Sequence[JobResult]) -> Iterable[bytes]:
                 )
             )
         yield b"".join(parts)
-    yield _COPY_TRAILER
+    yield copy_binary.TRAILER
 
 
-def _resampled_rows(results: Sequence[JobResult]) -> Iterable[tuple]:
+def _resampled_copy_data(results: Sequence[JobResult]) -> Iterable[bytes]:
+    """The binary COPY stream of the resampled rows (as copy_resampled lists them): one block per
+    site, signal and NULL-ness, so every row of a block has the same layout."""
+    yield copy_binary.HEADER
     for result in results:
-        grid = result.grid
+        grid, job = result.grid, result.job
         times = grid.times
-        lo = np.searchsorted(times, np.datetime64(int(result.job.window_start.timestamp()), "s"))
-        hi = np.searchsorted(times, np.datetime64(int(result.job.window_end.timestamp()), "s"))
+        lo = np.searchsorted(times, np.datetime64(int(job.window_start.timestamp()), "s"))
+        hi = np.searchsorted(times, np.datetime64(int(job.window_end.timestamp()), "s"))
         value = grid.value[:, :, lo:hi]
         count = grid.count[:, :, lo:hi]
         # Buckets with neither a value nor a raw sample are silence, not rows; joined
@@ -117,20 +132,27 @@ def _resampled_rows(results: Sequence[JobResult]) -> Iterable[tuple]:
         present = ~np.isnan(value) | (count > 0)
         logged = present[:, grid.own_signal_mask].any(axis=1)  # (S, T)
         context = ~grid.own_signal_mask[None, :, None]
-        site_i, signal_i, time_i = np.nonzero(present & (logged[:, None, :] | ~context))
-        stamps = times[lo:hi].astype("datetime64[us]").astype(object)
-        for s, k, t in zip(site_i.tolist(), signal_i.tolist(), time_i.tolist(), strict=True):
-            v = float(value[s, k, t])
-            yield (
-                result.job.id,
-                grid.sites[s],
-                _utc(stamps[t]),
-                grid.signals[k],
-                None if v != v else v,
-                int(count[s, k, t]),
-                float(grid.coverage[s, k, lo + t]),
-                bool(grid.filled[s, k, lo + t]),
-            )
+        keep = present & (logged[:, None, :] | ~context)
+        stamps = copy_binary.timestamptz(times[lo:hi])
+        for s, site in enumerate(grid.sites):
+            for k, signal in enumerate(grid.signals):
+                for empty in (False, True):
+                    t = np.flatnonzero(keep[s, k] & (np.isnan(value[s, k]) == empty))
+                    if len(t):
+                        yield copy_binary.uniform_rows(
+                            len(t),
+                            [
+                                ("int8", job.id),
+                                ("text", site),
+                                ("timestamptz", stamps[t]),
+                                ("text", signal),
+                                ("float8", None if empty else value[s, k, t]),
+                                ("int4", count[s, k, t]),
+                                ("float8", grid.coverage[s, k, lo + t]),
+                                ("bool", grid.filled[s, k, lo + t]),
+                            ],
+                        )
+    yield copy_binary.TRAILER
 
 
 def _changepoint_rows(results: Sequence[JobResult]) -> Iterable[tuple]:
@@ -143,8 +165,3 @@ def _changepoint_rows(results: Sequence[JobResult]) -> Iterable[tuple]:
                 float(point.cost_gain),
                 list(point.signals),
             )
-
-
-def _utc(moment: datetime) -> datetime:
-    """numpy hands back naive datetimes; the grid is UTC."""
-    return moment.replace(tzinfo=UTC)

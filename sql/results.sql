@@ -1,6 +1,8 @@
 -- The stage outputs a job writes in the transaction that marks it done
 -- (common/queue.py: complete). Each is COPYed into a temporary table, then upserted,
--- so a re-run window replaces its rows instead of duplicating them.
+-- so a re-run window replaces its rows instead of duplicating them. A job owns its
+-- window's outputs: rows a re-run no longer produces (the data or the code changed)
+-- are deleted, so the window always holds exactly its latest run.
 
 -- name: create_staging
 CREATE TEMPORARY TABLE IF NOT EXISTS features_in (LIKE features) ON COMMIT DELETE ROWS;
@@ -11,6 +13,19 @@ CREATE TEMPORARY TABLE IF NOT EXISTS changepoints_in (LIKE changepoints) ON COMM
 COPY features_in (job_id, site, window_start, window_end, signal, feature, value)
 FROM STDIN (FORMAT BINARY);
 
+-- name: delete_stale_features
+-- Probes features_key by (site, window_start) per owned job; finds nothing on a first run.
+DELETE FROM features AS f
+USING jobs AS j
+WHERE j.id = ANY(%(ids)s)
+  AND f.site = ANY(%(sites)s)
+  AND f.window_start >= j.window_start AND f.window_start < j.window_end
+  AND NOT EXISTS (
+      SELECT 1 FROM features_in AS i
+      WHERE i.site = f.site AND i.window_start = f.window_start
+        AND i.window_end = f.window_end AND i.signal = f.signal AND i.feature = f.feature
+  );
+
 -- name: upsert_features
 INSERT INTO features (job_id, site, window_start, window_end, signal, feature, value)
 SELECT job_id, site, window_start, window_end, signal, feature, value FROM features_in
@@ -20,6 +35,18 @@ DO UPDATE SET value = EXCLUDED.value, job_id = EXCLUDED.job_id;
 -- name: copy_resampled
 COPY resampled_in (job_id, site, time, signal, value, count, coverage, filled)
 FROM STDIN (FORMAT BINARY);
+
+-- name: delete_stale_resampled
+-- Probes the primary key by (site, signal, time) per owned job.
+DELETE FROM resampled AS r
+USING jobs AS j
+WHERE j.id = ANY(%(ids)s)
+  AND r.site = ANY(%(sites)s) AND r.signal = ANY(%(signals)s)
+  AND r.time >= j.window_start AND r.time < j.window_end
+  AND NOT EXISTS (
+      SELECT 1 FROM resampled_in AS i
+      WHERE i.site = r.site AND i.signal = r.signal AND i.time = r.time
+  );
 
 -- name: upsert_resampled
 INSERT INTO resampled (job_id, site, time, signal, value, count, coverage, filled)

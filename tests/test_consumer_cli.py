@@ -119,14 +119,28 @@ def test_rerunning_a_window_gives_the_same_rows_not_duplicates(env: dict[str, st
     enqueue(env, *KNUDJEPSEN_DAYS)
     assert finish(start_consumer(env, "--drain"))[0] == 0
     url = env["DATABASE_URL"]
-    query = "SELECT site, window_start, signal, feature, value FROM features ORDER BY 1, 2, 3, 4"
+    features = "SELECT site, window_start, signal, feature, value FROM features ORDER BY 1, 2, 3, 4"
+    resampled = "SELECT site, time, signal, value, filled FROM resampled ORDER BY 1, 2, 3"
     with psycopg.connect(url) as conn:
-        before = conn.execute(query).fetchall()
+        before = conn.execute(features).fetchall(), conn.execute(resampled).fetchall()
+        # Rows an earlier run wrote but this one no longer produces (code or data changed).
+        conn.execute(
+            "INSERT INTO features (job_id, site, window_start, window_end, signal, feature, value)"
+            " SELECT job_id, site, window_start, window_end, signal, 'retired_feature', 1"
+            " FROM features WHERE feature = 'mean'"
+        )
+        stale = conn.execute(  # Afd 4 logs no air temperature of its own
+            "INSERT INTO resampled (job_id, site, time, signal, value, count, coverage, filled)"
+            " SELECT job_id, 'knudjepsen-afd4', time, signal, 1, 1, 1, false FROM resampled"
+            " WHERE site = 'knudjepsen-afd3' AND signal = 'air_temp_c'"
+        )
+        assert stale.rowcount > 0
         conn.execute("UPDATE jobs SET status = 'failed'")
-    assert producer(env, "retry", "--from", KNUDJEPSEN_DAYS[0], "--to", KNUDJEPSEN_DAYS[1])
+    retried = producer(env, "retry", "--from", KNUDJEPSEN_DAYS[0], "--to", KNUDJEPSEN_DAYS[1])
+    assert retried.returncode == 0 and "queued 4 failed jobs again" in retried.stdout
     assert finish(start_consumer(env, "--drain"))[0] == 0
     with psycopg.connect(url) as conn:
-        assert conn.execute(query).fetchall() == before
+        assert (conn.execute(features).fetchall(), conn.execute(resampled).fetchall()) == before
 
 
 def test_sigterm_stops_a_waiting_consumer_with_exit_0(env: dict[str, str]) -> None:
