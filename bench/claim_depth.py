@@ -2,7 +2,13 @@
 finished ones), claim one job and complete it, 500 times: p50 and p99 of the claim
 alone and of claim + fenced completion, plus the claim's EXPLAIN (ANALYZE, BUFFERS).
 
+Claims run on a consumer session (consumer.session.open_session: autocommit, so the
+claim is one statement and one commit), once with synchronous_commit off (the consumer's
+default) and once on (CONSUMER_SYNCHRONOUS_COMMIT=on: every commit waits for the WAL
+flush).
+
     python -m bench.claim_depth [--queued 1000000] [--done 0] [--claims 500]
+        [--synchronous-commit off on]
 
 The target: claim p99 under 5 ms, and the queued branch of the claim reads the partial
 index jobs_queued_idx (tests/test_claim_plan.py pins that plan).
@@ -11,7 +17,10 @@ index jobs_queued_idx (tests/test_claim_plan.py pins that plan).
 from __future__ import annotations
 
 import json
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -19,6 +28,7 @@ import psycopg
 from bench import common
 from common import queue
 from common.sql import query
+from consumer.session import SYNCHRONOUS_COMMIT_ENV, open_session
 
 FILL = """
 INSERT INTO jobs (window_start, window_end, status, finished_at)
@@ -60,10 +70,31 @@ def index_names(node: dict[str, Any]) -> set[str]:
     return found
 
 
-def measure(url: str, claims: int, batch: int) -> dict[str, Any]:
+@contextmanager
+def consumer_session(url: str, synchronous_commit: str) -> Iterator[psycopg.Connection]:
+    """A session opened as `consumer run` opens it, with CONSUMER_SYNCHRONOUS_COMMIT set."""
+    before = os.environ.get(SYNCHRONOUS_COMMIT_ENV)
+    os.environ[SYNCHRONOUS_COMMIT_ENV] = synchronous_commit
+    try:
+        conn = open_session(url)
+    finally:
+        if before is None:
+            os.environ.pop(SYNCHRONOUS_COMMIT_ENV, None)
+        else:
+            os.environ[SYNCHRONOUS_COMMIT_ENV] = before
+    with conn:
+        setting = conn.execute("SHOW synchronous_commit").fetchone()[0]
+        if setting != synchronous_commit:
+            raise RuntimeError(
+                f"session has synchronous_commit={setting}, not {synchronous_commit}"
+            )
+        yield conn
+
+
+def measure(url: str, claims: int, batch: int, synchronous_commit: str) -> dict[str, Any]:
     claim_s: list[float] = []
     total_s: list[float] = []
-    with psycopg.connect(url) as conn:
+    with consumer_session(url, synchronous_commit) as conn:
         for _ in range(claims):
             began = time.perf_counter()
             jobs = queue.claim(conn, worker="bench", batch=batch, lease_seconds=30, device="cpu")
@@ -82,6 +113,7 @@ def measure(url: str, claims: int, batch: int) -> dict[str, Any]:
         plan = explain(conn)
     return {
         "batch": batch,
+        "synchronous_commit": synchronous_commit,
         "claims": claims,
         "claim_p50_ms": common.percentile(claim_s, 50) * 1000,
         "claim_p99_ms": common.percentile(claim_s, 99) * 1000,
@@ -100,6 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--done", type=int, default=0, help="finished jobs to add below the queue")
     p.add_argument("--claims", type=int, default=500)
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    p.add_argument(
+        "--synchronous-commit",
+        nargs="+",
+        default=["off", "on"],
+        choices=["off", "on"],
+        help="consumer session settings to measure (default: off, the consumer's, and on)",
+    )
     args = p.parse_args(argv)
 
     with common.server(args.database_url) as server_url:
@@ -115,34 +154,44 @@ def main(argv: list[str] | None = None) -> int:
             }
             for repeat in range(args.repeats):
                 for batch in args.batches:
-                    figures = measure(url, args.claims, batch)
-                    record["runs"].append({"repeat": repeat, **figures})
-                    print(
-                        f"  run {repeat + 1}/{args.repeats} batch {batch}: claim p50 "
-                        f"{figures['claim_p50_ms']:.2f} ms, p99 {figures['claim_p99_ms']:.2f} ms",
-                        flush=True,
-                    )
+                    for sync in args.synchronous_commit:
+                        figures = measure(url, args.claims, batch, sync)
+                        record["runs"].append({"repeat": repeat, **figures})
+                        print(
+                            f"  run {repeat + 1}/{args.repeats} batch {batch} "
+                            f"synchronous_commit {sync}: claim p50 "
+                            f"{figures['claim_p50_ms']:.2f} ms, "
+                            f"p99 {figures['claim_p99_ms']:.2f} ms",
+                            flush=True,
+                        )
         finally:
             common.drop_database(server_url, url)
 
     summary = []
     for batch in args.batches:
-        mine = [r for r in record["runs"] if r["batch"] == batch]
-        summary.append(
-            {
-                "batch": batch,
-                **{
-                    key: common.median([r[key] for r in mine])
-                    for key in (
-                        "claim_p50_ms",
-                        "claim_p99_ms",
-                        "claim_complete_p50_ms",
-                        "claim_complete_p99_ms",
-                    )
-                },
-                "uses_jobs_queued_idx": all("jobs_queued_idx" in r["indexes_used"] for r in mine),
-            }
-        )
+        for sync in args.synchronous_commit:
+            mine = [
+                r for r in record["runs"] if r["batch"] == batch and r["synchronous_commit"] == sync
+            ]
+            summary.append(
+                {
+                    "batch": batch,
+                    "synchronous_commit": sync,
+                    "plan_execution_ms": common.median([r["plan_execution_ms"] for r in mine]),
+                    **{
+                        key: common.median([r[key] for r in mine])
+                        for key in (
+                            "claim_p50_ms",
+                            "claim_p99_ms",
+                            "claim_complete_p50_ms",
+                            "claim_complete_p99_ms",
+                        )
+                    },
+                    "uses_jobs_queued_idx": all(
+                        "jobs_queued_idx" in r["indexes_used"] for r in mine
+                    ),
+                }
+            )
     record["summary"] = summary
     path = common.write_json("claim_depth", record, args.out)
     print()
@@ -154,19 +203,23 @@ def main(argv: list[str] | None = None) -> int:
         common.table(
             [
                 "batch",
+                "sync commit",
                 "claim p50 ms",
                 "claim p99 ms",
                 "+complete p50",
                 "+complete p99",
+                "plan ms",
                 "jobs_queued_idx",
             ],
             [
                 [
                     s["batch"],
+                    s["synchronous_commit"],
                     s["claim_p50_ms"],
                     s["claim_p99_ms"],
                     s["claim_complete_p50_ms"],
                     s["claim_complete_p99_ms"],
+                    s["plan_execution_ms"],
                     "yes" if s["uses_jobs_queued_idx"] else "NO",
                 ]
                 for s in summary

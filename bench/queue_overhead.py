@@ -1,10 +1,16 @@
 """Benchmark 1: queue overhead. Burn down N pre-enqueued no-op jobs with 1, 2 and 4
 consumer processes, on ours, pgqueuer and procrastinate, on the same server, in one run.
 
-Ours runs the real consumer loop (consumer.worker.Worker): the fenced claim (with the
-exhausted-lease sweep), a heartbeat thread per batch on its own connection, and fenced
-completion in one transaction, with only the stages and the result writer replaced by
-no-ops. pgqueuer and procrastinate run their own worker loops on an empty async task.
+Ours runs the real consumer loop (consumer.worker.Worker) on the real consumer sessions
+(consumer.session.open_session: autocommit, synchronous_commit off unless
+CONSUMER_SYNCHRONOUS_COMMIT says otherwise): the one-statement claim (with the
+exhausted-lease sweep folded in), the worker's long-lived heartbeat thread and
+connection, and fenced completion in one transaction, with only the stages and the
+result writer replaced by no-ops. ``ours-bN`` runs as ``consumer run`` does by default
+(synchronous_commit off); ``ours-bN-sync`` sets CONSUMER_SYNCHRONOUS_COMMIT=on, so every
+commit waits for the disk, as pgqueuer's and procrastinate's do by default (the
+server's synchronous_commit, on here). pgqueuer and procrastinate run their own worker
+loops on an empty async task.
 
     python -m bench.queue_overhead [--jobs 2000] [--consumers 1 2 4] [--repeats 3]
 
@@ -18,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing as mp
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,8 +33,22 @@ from typing import Any
 import psycopg
 
 from bench import common
+from consumer.session import SYNCHRONOUS_COMMIT_ENV
 
-SYSTEMS = ("ours-b1", "ours-b8", "pgqueuer-b1", "pgqueuer-b10", "procrastinate")
+SYSTEMS = (
+    "ours-b1",
+    "ours-b8",
+    "ours-b1-sync",
+    "ours-b8-sync",
+    "pgqueuer-b1",
+    "pgqueuer-b10",
+    "procrastinate",
+)
+
+
+def batch_of(system: str) -> int:
+    """The batch size in a system's name: ours-b8-sync -> 8."""
+    return int(system.split("-b", 1)[1].split("-")[0])
 
 
 @dataclass(frozen=True)
@@ -120,9 +141,11 @@ def consumer(system: str, url: str, ready: Any, go: Any, results: Any) -> None:
     logging.basicConfig(level=logging.WARNING)
     latencies: list[float] = []
     if system.startswith("ours"):
-        work = _ours(url, int(system.split("-b")[1]), latencies)
+        # Read by consumer.session.open_session for the work and heartbeat connections.
+        os.environ[SYNCHRONOUS_COMMIT_ENV] = "on" if system.endswith("-sync") else "off"
+        work = _ours(url, batch_of(system), latencies)
     elif system.startswith("pgqueuer"):
-        work = _pgqueuer(url, int(system.split("-b")[1]), latencies, ready, go)
+        work = _pgqueuer(url, batch_of(system), latencies, ready, go)
     else:
         work = _procrastinate(url, latencies, ready, go)
     if system.startswith("ours"):
