@@ -23,7 +23,7 @@ CHANGEPOINT_TYPES = ["int8", "text", "timestamptz", "float8", "text[]"]
 def write(conn: psycopg.Connection, results: Sequence[JobResult], owned: set[int]) -> None:
     mine = [result for result in results if result.job.id in owned]
     conn.execute(query("results", "create_staging"))
-    owned_windows = _owned_windows(mine, owned)
+    owned_windows = _owned_windows(mine)
     _copy_stream(conn, "copy_features", _feature_copy_data(mine))
     conn.execute(query("results", "delete_stale_features"), owned_windows)
     conn.execute(query("results", "upsert_features"))
@@ -35,11 +35,18 @@ def write(conn: psycopg.Connection, results: Sequence[JobResult], owned: set[int
     conn.execute(query("results", "insert_changepoints"))
 
 
-def _owned_windows(results: Sequence[JobResult], owned: set[int]) -> dict[str, list]:
-    """Parameters that let the stale-row deletes probe their indexes: jobs, sites, signals."""
-    sites = sorted({site for result in results for site in result.grid.sites})
-    signals = sorted({signal for result in results for signal in result.grid.signals})
-    return {"ids": sorted(owned), "sites": sites, "signals": signals}
+def _owned_windows(results: Sequence[JobResult]) -> dict[str, object]:
+    """Parameters that let the stale-row deletes range-scan their indexes: the sites, the
+    signals, the span of the owned windows, and the windows themselves."""
+    jobs = [result.job for result in results]
+    return {
+        "sites": sorted({site for result in results for site in result.grid.sites}),
+        "signals": sorted({signal for result in results for signal in result.grid.signals}),
+        "first": min(job.window_start for job in jobs),
+        "last": max(job.window_end for job in jobs),
+        "starts": [job.window_start for job in jobs],
+        "ends": [job.window_end for job in jobs],
+    }
 
 
 def _copy_stream(conn: psycopg.Connection, name: str, chunks: Iterable[bytes]) -> None:

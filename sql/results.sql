@@ -14,12 +14,15 @@ COPY features_in (job_id, site, window_start, window_end, signal, feature, value
 FROM STDIN (FORMAT BINARY);
 
 -- name: delete_stale_features
--- Probes features_key by (site, window_start) per owned job; finds nothing on a first run.
+-- An index range scan of features_key over (sites, [first, last) of the owned windows),
+-- then only the rows inside an owned window; finds nothing on a first run.
 DELETE FROM features AS f
-USING jobs AS j
-WHERE j.id = ANY(%(ids)s)
-  AND f.site = ANY(%(sites)s)
-  AND f.window_start >= j.window_start AND f.window_start < j.window_end
+WHERE f.site = ANY(%(sites)s)
+  AND f.window_start >= %(first)s AND f.window_start < %(last)s
+  AND EXISTS (
+      SELECT 1 FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS w(s, e)
+      WHERE f.window_start >= w.s AND f.window_start < w.e
+  )
   AND NOT EXISTS (
       SELECT 1 FROM features_in AS i
       WHERE i.site = f.site AND i.window_start = f.window_start
@@ -37,12 +40,15 @@ COPY resampled_in (job_id, site, time, signal, value, count, coverage, filled)
 FROM STDIN (FORMAT BINARY);
 
 -- name: delete_stale_resampled
--- Probes the primary key by (site, signal, time) per owned job.
+-- An index range scan of the primary key over (sites, signals, [first, last)), then only
+-- the rows inside an owned window.
 DELETE FROM resampled AS r
-USING jobs AS j
-WHERE j.id = ANY(%(ids)s)
-  AND r.site = ANY(%(sites)s) AND r.signal = ANY(%(signals)s)
-  AND r.time >= j.window_start AND r.time < j.window_end
+WHERE r.site = ANY(%(sites)s) AND r.signal = ANY(%(signals)s)
+  AND r.time >= %(first)s AND r.time < %(last)s
+  AND EXISTS (
+      SELECT 1 FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS w(s, e)
+      WHERE r.time >= w.s AND r.time < w.e
+  )
   AND NOT EXISTS (
       SELECT 1 FROM resampled_in AS i
       WHERE i.site = r.site AND i.signal = r.signal AND i.time = r.time
