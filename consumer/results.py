@@ -6,7 +6,6 @@ COPY (binary) into temporary tables, then one upsert per table.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -15,6 +14,7 @@ import psycopg
 from common.sql import query
 from consumer import copy_binary
 from consumer.pipeline import JobResult
+from consumer.stages.features import FeatureRows
 
 FEATURE_TYPES = ["int8", "text", "timestamptz", "timestamptz", "text", "text", "float8"]
 CHANGEPOINT_TYPES = ["int8", "text", "timestamptz", "float8", "text[]"]
@@ -62,65 +62,58 @@ def _copy(conn: psycopg.Connection, name: str, types: list[str], rows: Iterable[
             copy.write_row(row)
 
 
-# Binary COPY, built directly: features are most of what a job writes, and encoding them
-# row by row through psycopg's write_row cost more than computing them.
-_NULL = struct.pack("!i", -1)
-
-
-def _text_field(text: str) -> bytes:
-    data = text.encode()
-    return struct.pack("!i", len(data)) + data
-
-
 def _feature_copy_data(results: Sequence[JobResult]) -> Iterable[bytes]:
-    """The binary COPY stream of the features rows (FEATURE_TYPES), one chunk per job."""
+    """The binary COPY stream of the features rows (as copy_features lists them): one
+    block per site, signal, feature and NULL-ness across the batch's jobs."""
     yield copy_binary.HEADER
-    texts: dict[str, bytes] = {}
-    for result in results:
-        rows = result.features
-        if not len(rows):
-            continue
-        head = struct.pack("!hiq", 7, 8, result.job.id)
-        stamps = np.empty((len(rows), 2), dtype=">i8")
-        stamps[:, 0], stamps[:, 1] = (
-            copy_binary.timestamptz(rows.window_start),
-            copy_binary.timestamptz(rows.window_end),
+    written = [result for result in results if len(result.features)]
+    if written:
+        rows = FeatureRows.concat([result.features for result in written])
+        job_ids = np.concatenate(
+            [np.full(len(result.features), result.job.id, dtype=np.int64) for result in written]
         )
-        stamp_bytes = stamps.tobytes()
-        values = np.asarray(rows.value, dtype=">f8")
-        value_bytes = values.tobytes()
-        isnan = np.isnan(values).tolist()
-
-        def text(t: str) -> bytes:
-            found = texts.get(t)
-            if found is None:
-                found = texts[t] = _text_field(t)
-            return found
-
-        sites = [text(t) for t in rows.site.tolist()]
-        signals = [text(t) for t in rows.signal.tolist()]
-        features = [text(t) for t in rows.feature.tolist()]
-        ts8, f8 = b"\x00\x00\x00\x08", b"\x00\x00\x00\x08"
-        parts = []
-        for i in range(len(values)):
-            o = 16 * i
-            parts.append(
-                b"".join(
-                    (
-                        head,
-                        sites[i],
-                        ts8,
-                        stamp_bytes[o : o + 8],
-                        ts8,
-                        stamp_bytes[o + 8 : o + 16],
-                        signals[i],
-                        features[i],
-                        _NULL if isnan[i] else f8 + value_bytes[8 * i : 8 * i + 8],
-                    )
-                )
+        starts = copy_binary.timestamptz(rows.window_start)
+        ends = copy_binary.timestamptz(rows.window_end)
+        empty = np.isnan(rows.value)
+        for block, (site, signal, feature, null) in _blocks(rows, empty):
+            yield copy_binary.uniform_rows(
+                len(block),
+                [
+                    ("int8", job_ids[block]),
+                    ("text", site),
+                    ("timestamptz", starts[block]),
+                    ("timestamptz", ends[block]),
+                    ("text", signal),
+                    ("text", feature),
+                    ("float8", None if null else rows.value[block]),
+                ],
             )
-        yield b"".join(parts)
     yield copy_binary.TRAILER
+
+
+def _blocks(
+    rows: FeatureRows, empty: np.ndarray
+) -> Iterable[tuple[np.ndarray, tuple[str, str, str, bool]]]:
+    """Row indices of each (site, signal, feature, NULL-ness) group."""
+    names = (rows.site, rows.signal, rows.feature)
+    labels, codes = zip(*(np.unique(column, return_inverse=True) for column in names), strict=True)
+    key = codes[0].astype(np.int64)
+    for label, code in zip(labels[1:], codes[1:], strict=True):
+        key = key * len(label) + code
+    key = key * 2 + empty
+    order = np.argsort(key, kind="stable")
+    bounds = np.flatnonzero(np.diff(key[order])) + 1
+    for block in np.split(order, bounds):
+        first = block[0]
+        yield (
+            block,
+            (
+                str(rows.site[first]),
+                str(rows.signal[first]),
+                str(rows.feature[first]),
+                bool(empty[first]),
+            ),
+        )
 
 
 def _resampled_copy_data(results: Sequence[JobResult]) -> Iterable[bytes]:
