@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+import pandas as pd
 import psycopg
 
 from common.sql import query
@@ -95,11 +96,11 @@ def _blocks(
     rows: FeatureRows, empty: np.ndarray
 ) -> Iterable[tuple[np.ndarray, tuple[str, str, str, bool]]]:
     """Row indices of each (site, signal, feature, NULL-ness) group."""
-    names = (rows.site, rows.signal, rows.feature)
-    labels, codes = zip(*(np.unique(column, return_inverse=True) for column in names), strict=True)
-    key = codes[0].astype(np.int64)
-    for label, code in zip(labels[1:], codes[1:], strict=True):
-        key = key * len(label) + code
+    # pandas' hash-based factorize: np.unique would sort the strings, ten times slower.
+    key = np.zeros(len(rows), dtype=np.int64)
+    for column in (rows.site, rows.signal, rows.feature):
+        codes, labels = pd.factorize(column)
+        key = key * len(labels) + codes
     key = key * 2 + empty
     order = np.argsort(key, kind="stable")
     bounds = np.flatnonzero(np.diff(key[order])) + 1
