@@ -38,5 +38,8 @@ step "$PSQL" "$DATABASE_URL" -c "
     ORDER BY site, window_start, signal, feature
     LIMIT 12"
 step "$PSQL" "$DATABASE_URL" -c "
-    SELECT site, era_start, era_end, duration FROM eras ORDER BY site, era_start LIMIT 8"
+    SELECT site, era_start, era_end, duration,
+           round(mean_air_temp_c::numeric, 1) AS air_temp_c,
+           round(mean_rh_percent::numeric, 1) AS rh_percent
+    FROM eras ORDER BY site, era_start LIMIT 8"
 printf '\nExplore it yourself:  %s "%s"\n' "$PSQL" "$DATABASE_URL"
