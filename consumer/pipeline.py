@@ -23,7 +23,7 @@ from consumer.stages.aggregate import aggregate
 from consumer.stages.eras import PENALTY_FACTOR, EraResult, detect_changepoints
 from consumer.stages.features import FeatureRows, extract_features
 from consumer.stages.gapfill import fill_gaps
-from consumer.stages.grid import Grid
+from consumer.stages.grid import Grid, utc_seconds
 from consumer.stages.windows import WindowSpec
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -113,7 +113,7 @@ def run_batch(
         grid = fill_gaps(grid, config.max_gap)
     with timer.stage("features"):
         hook("features")
-        owned = [(_utc64(job.window_start), _utc64(job.window_end)) for job in jobs]
+        owned = [(utc_seconds(job.window_start), utc_seconds(job.window_end)) for job in jobs]
         features = extract_features(
             grid, config.windows, owned, xp=xp, price_area=inputs.price_area
         )
@@ -123,8 +123,8 @@ def run_batch(
             hook("eras")
             eras = detect_changepoints(
                 grid,
-                _utc64(job.window_start),
-                _utc64(job.window_end),
+                utc_seconds(job.window_start),
+                utc_seconds(job.window_end),
                 lookback=config.era_lookback,
                 penalty_factor=config.era_penalty_factor,
             )
@@ -139,9 +139,5 @@ def run_batch(
 
 def rows_within(rows: FeatureRows, start: datetime, end: datetime) -> FeatureRows:
     """The feature rows whose window starts inside [start, end): what one job owns."""
-    keep = (rows.window_start >= _utc64(start)) & (rows.window_start < _utc64(end))
+    keep = (rows.window_start >= utc_seconds(start)) & (rows.window_start < utc_seconds(end))
     return replace(rows, **{f.name: getattr(rows, f.name)[keep] for f in fields(rows)})
-
-
-def _utc64(moment: datetime) -> np.datetime64:
-    return np.datetime64(int(moment.timestamp()), "s")

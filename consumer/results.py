@@ -16,6 +16,7 @@ from common.sql import query
 from consumer import copy_binary
 from consumer.pipeline import JobResult
 from consumer.stages.features import FeatureRows
+from consumer.stages.grid import utc_seconds
 
 FEATURE_TYPES = ["int8", "text", "timestamptz", "timestamptz", "text", "text", "float8"]
 CHANGEPOINT_TYPES = ["int8", "text", "timestamptz", "float8", "text[]"]
@@ -124,8 +125,8 @@ def _resampled_copy_data(results: Sequence[JobResult]) -> Iterable[bytes]:
     for result in results:
         grid, job = result.grid, result.job
         times = grid.times
-        lo = np.searchsorted(times, np.datetime64(int(job.window_start.timestamp()), "s"))
-        hi = np.searchsorted(times, np.datetime64(int(job.window_end.timestamp()), "s"))
+        lo = np.searchsorted(times, utc_seconds(job.window_start))
+        hi = np.searchsorted(times, utc_seconds(job.window_end))
         value = grid.value[:, :, lo:hi]
         count = grid.count[:, :, lo:hi]
         # Buckets with neither a value nor a raw sample are silence, not rows; joined

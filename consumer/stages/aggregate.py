@@ -11,11 +11,11 @@ Spot prices join every site as two columns, `spot_price_dk1_eur_mwh` and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 
-from consumer.stages.grid import Grid
+from consumer.stages.grid import Grid, utc_seconds
 from consumer.stages.limits import LIMITS, bounds
 
 PRICE_SIGNALS = {"DK1": "spot_price_dk1_eur_mwh", "DK2": "spot_price_dk2_eur_mwh"}
@@ -81,19 +81,11 @@ def grid_signal_of_weather(signal: str) -> str:
     return signal if signal.startswith("outside_") else f"outside_{signal}"
 
 
-def _s64(moment: datetime | np.datetime64) -> np.datetime64:
-    if isinstance(moment, np.datetime64):
-        return moment.astype("datetime64[s]")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return np.datetime64(int(moment.timestamp()), "s")
-
-
 def n_buckets(span_start, span_end, resolution: timedelta) -> int:
     step = int(resolution.total_seconds())
     if step <= 0:
         raise ValueError("resolution must be positive")
-    width = int((_s64(span_end) - _s64(span_start)) / np.timedelta64(1, "s"))
+    width = int((utc_seconds(span_end) - utc_seconds(span_start)) / np.timedelta64(1, "s"))
     return max(0, -(-width // step))
 
 
@@ -184,7 +176,7 @@ def aggregate(
     resolution: timedelta,
 ) -> Grid:
     """Stage 1: the (sites x signals x buckets) grid of [span_start, span_end)."""
-    start = _s64(span_start)
+    start = utc_seconds(span_start)
     step_s = int(resolution.total_seconds())
     n_t = n_buckets(span_start, span_end, resolution)
     r, w = inputs.readings, inputs.weather

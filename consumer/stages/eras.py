@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from consumer.stages.grid import Grid
+from consumer.stages.grid import Grid, utc_seconds
 
 # Signals that describe a climate regime; the `eras` view averages the same three.
 REGIME_SIGNALS: tuple[str, ...] = ("air_temp_c", "co2_ppm", "rh_percent")
@@ -155,15 +155,6 @@ def _utc(t: np.datetime64) -> datetime:
     return datetime.fromtimestamp(int(t.astype("datetime64[s]").astype(np.int64)), tz=UTC)
 
 
-def _np_time(t: datetime | np.datetime64) -> np.datetime64:
-    """UTC datetime64[s] from an aware/naive-UTC datetime or a datetime64."""
-    if isinstance(t, np.datetime64):
-        return t.astype("datetime64[s]")
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return np.datetime64(int(t.timestamp()), "s")
-
-
 def _silent(grid: Grid, s: int, sel: np.ndarray, signals: Sequence[str]) -> bool:
     """True when the site has regime signals but logged none of them in the span."""
     rows = [k for k in (grid.signal_index(name) for name in signals) if k is not None]
@@ -236,7 +227,7 @@ def detect_changepoints(
     if lookahead is None:
         lookahead = timedelta(seconds=int(grid.step / np.timedelta64(1, "s")) * min_size)
     times = grid.times
-    own_lo, own_hi = _np_time(owned_start), _np_time(owned_end)
+    own_lo, own_hi = utc_seconds(owned_start), utc_seconds(owned_end)
     lo = own_lo - np.timedelta64(int(lookback.total_seconds()), "s")
     hi = own_hi + np.timedelta64(int(lookahead.total_seconds()), "s")
     sel = (times >= lo) & (times < hi)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -13,6 +14,15 @@ CONTEXT_PREFIXES = ("outside_", "spot_price_")
 
 def is_context_signal(signal: str) -> bool:
     return signal.startswith(CONTEXT_PREFIXES)
+
+
+def utc_seconds(moment: datetime | np.datetime64) -> np.datetime64:
+    """datetime64[s] on the grid's UTC clock, from a datetime (naive means UTC) or datetime64."""
+    if isinstance(moment, np.datetime64):
+        return moment.astype("datetime64[s]")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return np.datetime64(int(moment.timestamp()), "s")
 
 
 @dataclass(frozen=True)
