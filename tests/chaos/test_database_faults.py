@@ -68,7 +68,7 @@ def test_a_terminated_connection_is_reopened_and_the_work_goes_on(
         reads.rollback()
         consumer.wait_for_log(r"database unavailable during read")
 
-        _, wrote = terminate_when_blocked(sample_db_url, "%INSERT INTO features%")
+        _, wrote = terminate_when_blocked(sample_db_url, "%DELETE FROM features%")
         write_killed = time.monotonic()
         assert wrote, "the completion transaction had written when it was cut"
         assert statuses(sample_db_url) == {"running": jobs}, "its writes were rolled back"
