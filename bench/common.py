@@ -28,6 +28,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from common.schema import upgrade
+
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
 PACKAGES = (
@@ -94,17 +96,7 @@ def fresh_database(server_url: str, prefix: str, *, migrate: bool = True) -> str
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = with_database(server_url, name)
     if migrate:
-        env = {**os.environ, "DATABASE_URL": url}
-        done = subprocess.run(
-            [sys.executable, "-m", "alembic", "upgrade", "head"],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"alembic upgrade head failed:\n{done.stderr}")
+        upgrade(url)
     return url
 
 

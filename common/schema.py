@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -52,3 +55,18 @@ def require_current(conn: psycopg.Connection) -> None:
         f"the database is at migration {current[0]}, which this code does not know "
         f"(newest known: {head}); it was migrated by a newer version: upgrade this code"
     )
+
+
+def upgrade(url: str, target: str = "head") -> None:
+    """Runs ``alembic upgrade target`` against ``url`` in a process of its own, as a user
+    would, so that this process's DATABASE_URL is left alone."""
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", target],
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"alembic upgrade {target} failed:\n{result.stderr}")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -22,6 +20,7 @@ import pytest
 from psycopg import sql
 
 from common import embedded
+from common.schema import upgrade as migrate
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = "greenhouse_test_template"
@@ -30,20 +29,6 @@ TEMPLATE = "greenhouse_test_template"
 def with_database(url: str, name: str) -> str:
     """``url`` pointing at database ``name`` instead."""
     return psycopg.conninfo.make_conninfo(url, dbname=name)
-
-
-def migrate(url: str, target: str = "head") -> None:
-    env = {**os.environ, "DATABASE_URL": url}
-    result = subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", target],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"alembic upgrade {target} failed:\n{result.stderr}")
 
 
 @contextmanager
