@@ -1,18 +1,17 @@
 # Images for the greenhouse queue. Two targets:
 #   cpu (the default, last stage): python slim; db tools, migrate, producer and CPU consumers.
 #   gpu: the CUDA 12 runtime plus cupy-cuda12x, for the consumer-gpu service.
-# Build stages install into /opt/venv and an editable /app; the final stages copy only those,
-# so compilers, pip caches and build inputs never reach a runtime image.
+# Build stages install the project's wheel into /opt/venv; the final stages copy only that venv,
+# so compilers, pip caches, build inputs and the source tree never reach a runtime image.
 #
 #   docker build --target cpu -t greenhouse-queue:cpu .
 #   docker build --target gpu -t greenhouse-queue:gpu .
 
-# ---------------------------------------------------------------- source: the repo tree /app
-# The code finds sql/ next to its packages (<root>/sql) and alembic runs from the root, so the
-# image keeps the tree and installs it editable instead of copying packages to site-packages.
+# ---------------------------------------------------------------- source: what the wheel is built from
+# sql/ and migrations/ are package data of greenhouse_queue, so an installed wheel needs no tree.
 FROM scratch AS source
 WORKDIR /app
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml README.md LICENSE ./
 COPY common/ common/
 COPY consumer/ consumer/
 COPY producer/ producer/
@@ -30,8 +29,8 @@ COPY pyproject.toml ./
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies']))" > /tmp/requirements.txt \
     && pip install --no-cache-dir -r /tmp/requirements.txt "setuptools>=68"
 COPY --from=source /app /app
-RUN pip install --no-cache-dir --no-deps --no-build-isolation -e . \
-    && python -m compileall -q common consumer producer migrations
+RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
+    && rm -rf /app/build
 
 # ---------------------------------------------------------------- gpu-build
 FROM nvidia/cuda:12.6.3-runtime-ubuntu24.04 AS gpu-build
@@ -48,8 +47,8 @@ COPY pyproject.toml ./
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['gpu']))" > /tmp/requirements.txt \
     && pip install --no-cache-dir -r /tmp/requirements.txt "setuptools>=68"
 COPY --from=source /app /app
-RUN pip install --no-cache-dir --no-deps --no-build-isolation -e . \
-    && python -m compileall -q common consumer producer migrations
+RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
+    && rm -rf /app/build
 
 # ---------------------------------------------------------------- gpu
 FROM nvidia/cuda:12.6.3-runtime-ubuntu24.04 AS gpu
@@ -60,7 +59,6 @@ RUN apt-get update \
     && useradd --system --uid 10001 --user-group --no-create-home --home-dir /app app \
     && install -d -o app -g app /run/gpu-slots
 COPY --from=gpu-build /opt/venv /opt/venv
-COPY --from=gpu-build /app /app
 COPY docker/gpu_slot.py /usr/local/bin/gpu-slot
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -78,7 +76,6 @@ CMD ["gpu-slot", "consumer", "run"]
 FROM python:3.11.13-slim-bookworm AS cpu
 RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /app app
 COPY --from=cpu-build /opt/venv /opt/venv
-COPY --from=cpu-build /app /app
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -11,10 +11,10 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
 export PATH="$PWD/.venv/bin:$PATH"
 if [ -z "${DATABASE_URL:-}" ]; then
-    DATABASE_URL="$(python -c 'from common.db import database_url; print(database_url())')"
+    DATABASE_URL="$(python -c 'from greenhouse_queue.db import database_url; print(database_url())')"
     export DATABASE_URL
 fi
-PSQL="$(python -c 'from common.embedded import bin_dir; print(bin_dir() / "psql")')"
+PSQL="$(python -c 'from greenhouse_queue.embedded import bin_dir; print(bin_dir() / "psql")')"
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
 step producer migrate

@@ -26,9 +26,9 @@ from typing import Any
 import psycopg
 
 from bench import common
-from common import queue
-from common.sql import query
-from consumer.session import SYNCHRONOUS_COMMIT_ENV, open_session
+from greenhouse_queue import queue
+from greenhouse_queue.consumer.session import SYNCHRONOUS_COMMIT_ENV, open_session
+from greenhouse_queue.queries import query
 
 FILL = """
 INSERT INTO jobs (window_start, window_end, status, finished_at)

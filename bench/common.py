@@ -28,7 +28,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from common.schema import upgrade
+from greenhouse_queue.schema import upgrade
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "bench" / "out"
@@ -68,7 +68,7 @@ def server(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from common import embedded
+    from greenhouse_queue import embedded
 
     folder = Path(tempfile.mkdtemp(prefix="bench-pg-"))
     try:

@@ -26,7 +26,7 @@ def data_files(root: Path = DEFAULT_DATA) -> list[Path]:
 
 def load(url: str, root: Path = DEFAULT_DATA) -> dict[str, Any]:
     """Loads every file with the producer's loader; returns seconds and row counts."""
-    from producer.load import load_files
+    from greenhouse_queue.producer.load import load_files
 
     files = data_files(root)
     began = time.perf_counter()

@@ -32,8 +32,8 @@ RAW = ("readings", "weather", "spot_prices")
 
 
 def enqueue_all(url: str) -> int:
-    from common import queue
-    from producer.windows import windows
+    from greenhouse_queue import queue
+    from greenhouse_queue.producer.windows import windows
 
     with psycopg.connect(url) as conn:
         with conn.transaction():
@@ -45,7 +45,7 @@ def enqueue_all(url: str) -> int:
 
 
 def consumer_argv(batch: int, profile: Path | None = None) -> list[str]:
-    code = "from consumer.cli import main; raise SystemExit(main())"
+    code = "from greenhouse_queue.consumer.cli import main; raise SystemExit(main())"
     run = ["run", "--drain", "--batch", str(batch), "--device", "cpu"]
     if profile is None:
         return [sys.executable, "-c", code, *run]

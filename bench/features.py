@@ -24,9 +24,9 @@ from bench import common, data
 
 common.single_threaded_blas()
 
-from consumer.pipeline import PipelineConfig  # noqa: E402
-from consumer.stages.features import extract_features, tsfresh_features  # noqa: E402
-from consumer.stages.windows import bucket_index, samples_per_window, window_starts  # noqa: E402
+from greenhouse_queue.consumer.pipeline import PipelineConfig  # noqa: E402
+from greenhouse_queue.consumer.stages.features import extract_features, tsfresh_features  # noqa: E402
+from greenhouse_queue.consumer.stages.windows import bucket_index, samples_per_window, window_starts  # noqa: E402
 
 TSFRESH_PARAMETERS: dict[str, Any] = {
     "mean": None,
@@ -58,9 +58,9 @@ def build_grid(url: str, config: PipelineConfig) -> tuple[Any, dict[str, str], f
     """Stages 1 and 2 over the whole enqueue range, as one grid."""
     import psycopg
 
-    from consumer.inputs import read_inputs
-    from consumer.stages.aggregate import aggregate
-    from consumer.stages.gapfill import fill_gaps
+    from greenhouse_queue.consumer.inputs import read_inputs
+    from greenhouse_queue.consumer.stages.aggregate import aggregate
+    from greenhouse_queue.consumer.stages.gapfill import fill_gaps
 
     margin = config.max_gap + config.resolution
     start = datetime.combine(data.FIRST_DAY, datetime.min.time(), UTC) - margin

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from bench import common
-from consumer.stages.features import sparse_features, tsfresh_features
-from consumer.xp import array_module, to_host
+from greenhouse_queue.consumer.stages.features import sparse_features, tsfresh_features
+from greenhouse_queue.consumer.xp import array_module, to_host
 
 LENGTH = 24  # one-day windows on the hourly grid
 MIN_VALID = 12
@@ -36,7 +36,7 @@ def random_batch(rows: int, seed: int = 0) -> np.ndarray:
 def real_batch() -> np.ndarray | None:
     """One-day windows of the shipped sample's readings, hourly means; None if unreadable."""
     try:
-        from producer.load import read_file
+        from greenhouse_queue.producer.load import read_file
 
         sample = common.REPO / "sample"
         frames = [read_file(p)["readings"] for p in sorted(sample.rglob("*.csv"))]

@@ -33,7 +33,7 @@ from typing import Any
 import psycopg
 
 from bench import common
-from consumer.session import SYNCHRONOUS_COMMIT_ENV
+from greenhouse_queue.consumer.session import SYNCHRONOUS_COMMIT_ENV
 
 SYSTEMS = (
     "ours-b1",
@@ -75,7 +75,7 @@ def prepare(system: str, url: str, jobs: int) -> None:
 
 
 def _prepare_ours(url: str, jobs: int) -> None:
-    from common import queue
+    from greenhouse_queue import queue
 
     origin = datetime(2000, 1, 1, tzinfo=UTC)
     windows = [(origin + timedelta(hours=i), origin + timedelta(hours=i + 1)) for i in range(jobs)]
@@ -161,9 +161,9 @@ def consumer(system: str, url: str, ready: Any, go: Any, results: Any) -> None:
 
 def _ours(url: str, batch: int, latencies: list[float]) -> Any:
     """The real Worker with no-op stages and a no-op result writer."""
-    from common import queue
-    from common.settings import QueueTiming
-    from consumer import worker as worker_module
+    from greenhouse_queue import queue
+    from greenhouse_queue.consumer import worker as worker_module
+    from greenhouse_queue.settings import QueueTiming
 
     class NoOpResult:
         def __init__(self, job: queue.Job) -> None:

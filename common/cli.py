@@ -6,8 +6,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from common.db import DatabaseUnavailable, mask_url
-from common.schema import SchemaMismatch
+from greenhouse_queue.db import DatabaseUnavailable, mask_url
+from greenhouse_queue.schema import SchemaMismatch
 
 USAGE_ERROR = 2
 RUNTIME_ERROR = 1

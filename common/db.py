@@ -28,7 +28,7 @@ def database_url(*, announce: bool = True) -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
-    from common import embedded
+    from greenhouse_queue import embedded
 
     url = embedded.ensure_running()
     if announce:

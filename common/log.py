@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from common.db import mask_url
+from greenhouse_queue.db import mask_url
 
 
 class _MaskingFormatter(logging.Formatter):

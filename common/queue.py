@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from common.sql import query
+from greenhouse_queue.queries import query
 
 
 @dataclass(frozen=True)

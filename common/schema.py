@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
+from typing import TYPE_CHECKING
 
 import psycopg
 
-from common.sql import query
+from greenhouse_queue.queries import query
 
-REPO = Path(__file__).resolve().parent.parent
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 class SchemaMismatch(RuntimeError):
     """The database is not migrated to the revision this code expects."""
 
 
+def alembic_config(url: str | None = None) -> Config:
+    """Alembic's configuration, pointing at the migrations shipped in this package, so that
+    migrating works from an installed wheel as from a checkout. ``url`` overrides
+    DATABASE_URL (see migrations/env.py)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(files("greenhouse_queue.migrations")))
+    config.attributes["database_url"] = url
+    return config
+
+
 @cache
 def known_revisions() -> tuple[str, list[str]]:
     """(head, every revision from base to head) of migrations/."""
-    from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    scripts = ScriptDirectory.from_config(Config(str(REPO / "alembic.ini")))
+    scripts = ScriptDirectory.from_config(alembic_config())
     revisions = [script.revision for script in scripts.walk_revisions()]
     return scripts.get_current_head() or "", revisions
 
@@ -57,16 +67,16 @@ def require_current(conn: psycopg.Connection) -> None:
     )
 
 
-def upgrade(url: str, target: str = "head") -> None:
-    """Runs ``alembic upgrade target`` against ``url`` in a process of its own, as a user
-    would, so that this process's DATABASE_URL is left alone."""
-    result = subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", target],
-        cwd=REPO,
-        env={**os.environ, "DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"alembic upgrade {target} failed:\n{result.stderr}")
+def upgrade(url: str | None = None, target: str = "head") -> None:
+    """``alembic upgrade target`` against ``url`` (default: DATABASE_URL or the embedded
+    server)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), target)
+
+
+def downgrade(url: str | None = None, target: str = "base") -> None:
+    """``alembic downgrade target`` against ``url``."""
+    from alembic import command
+
+    command.downgrade(alembic_config(url), target)

@@ -6,7 +6,7 @@ import os
 import socket
 from dataclasses import dataclass
 
-from common.cli import UsageError
+from greenhouse_queue.cli import UsageError
 
 
 def env_int(name: str, default: int) -> int:

@@ -8,20 +8,20 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from common.cli import UsageError, positive_int, run_command
-from common.db import connect, database_url
-from common.durations import parse_duration
-from common.log import setup as setup_logging
-from common.queue import Backoff
-from common.schema import require_current
-from common.settings import QueueTiming, default_worker_name, env_float, env_int
-from common.sql import query
-from consumer.pipeline import PipelineConfig
-from consumer.session import synchronous_commit
-from consumer.stages.eras import PENALTY_FACTOR
-from consumer.stages.windows import WindowSpec
-from consumer.worker import Worker, WorkerConfig, health_check
-from consumer.xp import DEVICES, array_module
+from greenhouse_queue.cli import UsageError, positive_int, run_command
+from greenhouse_queue.consumer.pipeline import PipelineConfig
+from greenhouse_queue.consumer.session import synchronous_commit
+from greenhouse_queue.consumer.stages.eras import PENALTY_FACTOR
+from greenhouse_queue.consumer.stages.windows import WindowSpec
+from greenhouse_queue.consumer.worker import Worker, WorkerConfig, health_check
+from greenhouse_queue.consumer.xp import DEVICES, array_module
+from greenhouse_queue.db import connect, database_url
+from greenhouse_queue.durations import parse_duration
+from greenhouse_queue.log import setup as setup_logging
+from greenhouse_queue.queries import query
+from greenhouse_queue.queue import Backoff
+from greenhouse_queue.schema import require_current
+from greenhouse_queue.settings import QueueTiming, default_worker_name, env_float, env_int
 
 PROGRAM = "consumer"
 DEFAULT_HEALTH_FILE = "/tmp/consumer-alive"

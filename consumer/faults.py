@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from common.queue import Job
+from greenhouse_queue.queue import Job
 
 DELAY_ENV = "CONSUMER_STAGE_DELAY"
 INJECT_ENV = "CONSUMER_FAULT_INJECT"

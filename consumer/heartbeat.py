@@ -14,10 +14,10 @@ from contextlib import contextmanager
 
 import psycopg
 
-from common import queue
-from common.queue import Job, describe
-from common.settings import QueueTiming
-from consumer.session import open_session
+from greenhouse_queue import queue
+from greenhouse_queue.consumer.session import open_session
+from greenhouse_queue.queue import Job, describe
+from greenhouse_queue.settings import QueueTiming
 
 log = logging.getLogger("consumer")
 

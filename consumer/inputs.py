@@ -18,14 +18,14 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from common.sql import query
-from consumer.stages.aggregate import (
+from greenhouse_queue.consumer.stages.aggregate import (
     Buckets,
     Prices,
     StageInputs,
     grid_signal_of_weather,
 )
-from consumer.stages.limits import LIMITS, Limit, bounds, like_pattern
+from greenhouse_queue.consumer.stages.limits import LIMITS, Limit, bounds, like_pattern
+from greenhouse_queue.queries import query
 
 __all__ = [
     "Buckets",

@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from common.queue import Job
-from consumer.inputs import read_inputs
-from consumer.stages.aggregate import aggregate
-from consumer.stages.eras import PENALTY_FACTOR, EraResult, detect_changepoints
-from consumer.stages.features import FeatureRows, extract_features
-from consumer.stages.gapfill import fill_gaps
-from consumer.stages.grid import Grid, utc_seconds
-from consumer.stages.windows import WindowSpec
+from greenhouse_queue.consumer.inputs import read_inputs
+from greenhouse_queue.consumer.stages.aggregate import aggregate
+from greenhouse_queue.consumer.stages.eras import PENALTY_FACTOR, EraResult, detect_changepoints
+from greenhouse_queue.consumer.stages.features import FeatureRows, extract_features
+from greenhouse_queue.consumer.stages.gapfill import fill_gaps
+from greenhouse_queue.consumer.stages.grid import Grid, utc_seconds
+from greenhouse_queue.consumer.stages.windows import WindowSpec
+from greenhouse_queue.queue import Job
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

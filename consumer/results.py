@@ -1,6 +1,6 @@
 """Writes the stage outputs of the jobs that passed the fencing check.
 
-Called by common.queue.complete inside the transaction that marks the jobs done:
+Called by greenhouse_queue.queue.complete inside the transaction that marks the jobs done:
 COPY (binary) into temporary tables, then one upsert per table.
 """
 
@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from common.sql import query
-from consumer import copy_binary
-from consumer.pipeline import JobResult
-from consumer.stages.features import FeatureRows
-from consumer.stages.grid import utc_seconds
+from greenhouse_queue.consumer import copy_binary
+from greenhouse_queue.consumer.pipeline import JobResult
+from greenhouse_queue.consumer.stages.features import FeatureRows
+from greenhouse_queue.consumer.stages.grid import utc_seconds
+from greenhouse_queue.queries import query
 
 FEATURE_TYPES = ["int8", "text", "timestamptz", "timestamptz", "text", "text", "float8"]
 CHANGEPOINT_TYPES = ["int8", "text", "timestamptz", "float8", "text[]"]

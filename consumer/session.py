@@ -17,7 +17,7 @@ import os
 
 import psycopg
 
-from common.sql import query
+from greenhouse_queue.queries import query
 
 SYNCHRONOUS_COMMIT_ENV = "CONSUMER_SYNCHRONOUS_COMMIT"
 SYNCHRONOUS_COMMIT_VALUES = ("on", "off", "local", "remote_write", "remote_apply")

@@ -21,16 +21,16 @@ from typing import TypeVar
 
 import psycopg
 
-from common import queue
-from common.db import mask_url
-from common.queue import Backoff, Job, Outcome, describe
-from common.settings import QueueTiming
-from common.sql import query
-from consumer import faults
-from consumer import results as result_writer
-from consumer.heartbeat import LeaseKeeper
-from consumer.pipeline import JobResult, PipelineConfig, StageError, run_batch
-from consumer.session import open_session
+from greenhouse_queue import queue
+from greenhouse_queue.consumer import faults
+from greenhouse_queue.consumer import results as result_writer
+from greenhouse_queue.consumer.heartbeat import LeaseKeeper
+from greenhouse_queue.consumer.pipeline import JobResult, PipelineConfig, StageError, run_batch
+from greenhouse_queue.consumer.session import open_session
+from greenhouse_queue.db import mask_url
+from greenhouse_queue.queries import query
+from greenhouse_queue.queue import Backoff, Job, Outcome, describe
+from greenhouse_queue.settings import QueueTiming
 
 log = logging.getLogger("consumer")
 T = TypeVar("T")

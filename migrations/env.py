@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from common.db import connect, database_url
+from greenhouse_queue.db import connect, database_url
 
 
 def run_migrations_offline() -> None:
@@ -15,7 +15,8 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    url = database_url()
+    # greenhouse_queue.schema passes a URL in; `alembic` on the command line does not.
+    url = context.config.attributes.get("database_url") or database_url()
     # psycopg parses the URL or key=value DSN itself, with the same rules as the CLIs.
     engine = create_engine(
         "postgresql+psycopg://", creator=lambda: connect(url), poolclass=pool.NullPool

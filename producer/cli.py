@@ -8,13 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common import queue
-from common.cli import USAGE_ERROR, UsageError, positive_int, run_command
-from common.db import connect, database_url
-from common.durations import format_duration
-from common.schema import require_current
-from producer import status as status_report
-from producer.windows import parse_date, parse_window, windows
+from greenhouse_queue import queue
+from greenhouse_queue.cli import USAGE_ERROR, UsageError, positive_int, run_command
+from greenhouse_queue.db import connect, database_url
+from greenhouse_queue.durations import format_duration
+from greenhouse_queue.producer import status as status_report
+from greenhouse_queue.producer.windows import parse_date, parse_window, windows
+from greenhouse_queue.schema import require_current
 
 PROGRAM = "producer"
 
@@ -79,19 +79,15 @@ def _connect() -> Any:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    from alembic import command
-    from alembic.config import Config
+    from greenhouse_queue.schema import upgrade
 
-    from common.schema import REPO
-
-    database_url()  # starts the embedded server first when DATABASE_URL is unset
-    command.upgrade(Config(str(REPO / "alembic.ini")), "head")
+    upgrade(database_url())  # starts the embedded server first when DATABASE_URL is unset
     print("database migrated to head")
     return 0
 
 
 def run_load(args: argparse.Namespace) -> int:
-    from producer.load import LoadError, load_files
+    from greenhouse_queue.producer.load import LoadError, load_files
 
     with _connect() as conn:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from common.sql import query
+from greenhouse_queue.queries import query
 
 
 def render(conn: psycopg.Connection, *, failures: int = 10) -> str:

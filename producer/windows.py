@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from common.durations import parse_duration
+from greenhouse_queue.durations import parse_duration
 
 # Windows are aligned to a fixed origin, not to --from, so that enqueueing overlapping
 # ranges can never create two windows that overlap. The origin is a Monday (UTC), so

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -19,10 +20,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from common import embedded
-from common.schema import upgrade as migrate
+from greenhouse_queue import embedded
+from greenhouse_queue.schema import upgrade as migrate
 
 REPO = Path(__file__).resolve().parent.parent
+# The two CLIs as a user runs them, through this interpreter's installed package.
+PRODUCER = [sys.executable, "-m", "greenhouse_queue.producer.cli"]
+CONSUMER = [sys.executable, "-m", "greenhouse_queue.consumer.cli"]
 TEMPLATE = "greenhouse_test_template"
 
 
@@ -144,7 +148,7 @@ def sample_files() -> list[Path]:
 @pytest.fixture(scope="session")
 def sample_template(server_url: str, template_url: str) -> str:
     """A template database migrated to head with the shipped sample loaded."""
-    from producer.load import load_files
+    from greenhouse_queue.producer.load import load_files
 
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(

@@ -10,8 +10,8 @@ import pandas as pd
 import psycopg
 import pytest
 
-from consumer.inputs import inputs_from_frames, read_inputs
-from consumer.stages.aggregate import aggregate, n_buckets
+from greenhouse_queue.consumer.inputs import inputs_from_frames, read_inputs
+from greenhouse_queue.consumer.stages.aggregate import aggregate, n_buckets
 
 T0 = datetime(2016, 3, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from common.sql import query
+from greenhouse_queue.queries import query
 
 CLAIM_PARAMS = {"worker": "plan-test", "batch": 8, "lease_seconds": 30, "device": "cpu"}
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import REPO, SAMPLE
+from tests.conftest import CONSUMER, PRODUCER, REPO, SAMPLE
 
 KNUDJEPSEN_DAYS = ("2016-01-20", "2016-01-23")
 # The UTC days the shipped sample covers, as the demo enqueues them.
@@ -21,7 +20,7 @@ SAMPLE_RANGES = re.findall(r"(\d{4}-\d\d-\d\d) (\d{4}-\d\d-\d\d)", (SAMPLE / "RA
 
 def producer(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "producer.cli", *args],
+        [*PRODUCER, *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -33,7 +32,7 @@ def producer(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
 
 def start_consumer(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "consumer.cli", "run", *args],
+        [*CONSUMER, "run", *args],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

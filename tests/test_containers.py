@@ -189,7 +189,7 @@ def test_db_is_postgres_with_healthcheck_volume_and_queue_settings() -> None:
 
 def test_migrate_runs_once_after_db_is_healthy() -> None:
     migrate = service("migrate")
-    assert migrate["command"] == ["alembic", "upgrade", "head"]
+    assert migrate["command"] == ["producer", "migrate"]
     assert migrate["depends_on"] == {"db": {"condition": "service_healthy"}}
     assert migrate["restart"] == "no"
 
@@ -276,7 +276,7 @@ def test_env_example_documents_every_variable_the_code_reads() -> None:
 
 
 def test_lease_defaults_match_the_code() -> None:
-    from common.settings import QueueTiming
+    from greenhouse_queue.settings import QueueTiming
 
     env = environment("consumer")
     defaults = QueueTiming()
@@ -333,7 +333,9 @@ def test_dockerfile_stages_are_small_pinned_non_root_and_health_checked() -> Non
         ), f"{name}: HEALTHCHECK runs consumer health"
         # Runtime stages only copy what build stages installed: no pip, no compilers.
         assert not any("pip install" in line for line in lines), f"{name} installs nothing"
-        assert "WORKDIR /app" in lines, "commands run from the repo root, as alembic needs"
+        assert not any(line.startswith("COPY --from=source") for line in lines), (
+            f"{name} runs the installed wheel, not a source tree"
+        )
     gpu_build = " ".join(stages["gpu-build"]["lines"])
     assert "['optional-dependencies']['gpu']" in gpu_build
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
@@ -341,7 +343,11 @@ def test_dockerfile_stages_are_small_pinned_non_root_and_health_checked() -> Non
         dep.startswith("cupy-cuda12x")
         for dep in pyproject["project"]["optional-dependencies"]["gpu"]
     )
-    assert " -e ." in " ".join(stages["cpu-build"]["lines"]), "editable: sql/ stays at <root>/sql"
+    for build in ("cpu-build", "gpu-build"):
+        installs = " ".join(stages[build]["lines"])
+        assert "--no-build-isolation . " in installs and " -e " not in installs, (
+            f"{build} installs the project as a wheel: sql/ and migrations/ are package data"
+        )
 
 
 def dockerignore_excludes(path: str) -> bool:

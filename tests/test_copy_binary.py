@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 import psycopg
 
-from consumer import copy_binary
+from greenhouse_queue.consumer import copy_binary
 
 
 def test_uniform_rows_round_trip_through_copy(conn: psycopg.Connection) -> None:

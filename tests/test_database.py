@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import psycopg
 
-from tests.conftest import REPO, migrate
+from greenhouse_queue.schema import downgrade
+from tests.conftest import migrate
 
 
 def table_names(url: str) -> set[str]:
@@ -26,10 +23,7 @@ def test_upgrade_creates_the_queue_and_input_tables(db_url: str) -> None:
 
 
 def test_downgrade_to_base_removes_everything_and_upgrade_restores_it(db_url: str) -> None:
-    env = {**os.environ, "DATABASE_URL": db_url}
-    subprocess.run(
-        [sys.executable, "-m", "alembic", "downgrade", "base"], cwd=REPO, env=env, check=True
-    )
+    downgrade(db_url, "base")
     assert table_names(db_url) == {"alembic_version"}
     migrate(db_url)
     assert "jobs" in table_names(db_url)

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 import ruptures as rpt
 
-from consumer.stages.eras import default_min_size, detect_changepoints, pelt_l2
-from consumer.stages.grid import Grid
+from greenhouse_queue.consumer.stages.eras import default_min_size, detect_changepoints, pelt_l2
+from greenhouse_queue.consumer.stages.grid import Grid
 from tests.conftest import migrate
 
 HOUR = np.timedelta64(3600, "s")

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from tsfresh.feature_extraction import feature_calculators as fc
 
-from consumer.stages.features import (
+from greenhouse_queue.consumer.stages.features import (
     SPARSE_FEATURES,
     TSFRESH_FEATURES,
     FeatureRows,
     extract_features,
 )
-from consumer.stages.grid import Grid
-from consumer.stages.windows import WindowSpec, window_starts
-from consumer.xp import _cupy_with_device, array_module, to_host
+from greenhouse_queue.consumer.stages.grid import Grid
+from greenhouse_queue.consumer.stages.windows import WindowSpec, window_starts
+from greenhouse_queue.consumer.xp import _cupy_with_device, array_module, to_host
 
 H = np.timedelta64(3600, "s")
 T0 = np.datetime64("2016-01-01T00:00:00", "s")

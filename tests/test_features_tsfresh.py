@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from consumer.stages.features import TSFRESH_FEATURES, extract_features
-from consumer.stages.grid import Grid
-from consumer.stages.windows import WindowSpec
-from producer.load import read_file
+from greenhouse_queue.consumer.stages.features import TSFRESH_FEATURES, extract_features
+from greenhouse_queue.consumer.stages.grid import Grid
+from greenhouse_queue.consumer.stages.windows import WindowSpec
+from greenhouse_queue.producer.load import read_file
 from tests.test_features import assert_matches_tsfresh
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample"

@@ -7,9 +7,9 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from consumer.stages.gapfill import fill_gaps
-from consumer.stages.grid import Grid
-from consumer.stages.limits import LIMITS, Limit, bounds, like_pattern, limit_for
+from greenhouse_queue.consumer.stages.gapfill import fill_gaps
+from greenhouse_queue.consumer.stages.grid import Grid
+from greenhouse_queue.consumer.stages.limits import LIMITS, Limit, bounds, like_pattern, limit_for
 
 NAN = np.nan
 HOUR = np.timedelta64(3600, "s")

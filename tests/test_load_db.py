@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from producer.load import FileReport, LoadError, load_files, read_file
+from greenhouse_queue.producer.load import FileReport, LoadError, load_files, read_file
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from producer.load import FORMATS, LoadError, detect_format, read_file
-from producer.load.numbers import NumberError, parse_number
-from producer.load.timezones import LocalClock, parse_tz
+from greenhouse_queue.producer.load import FORMATS, LoadError, detect_format, read_file
+from greenhouse_queue.producer.load.numbers import NumberError, parse_number
+from greenhouse_queue.producer.load.timezones import LocalClock, parse_tz
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample"

@@ -1,4 +1,4 @@
-"""The queue's contract, exercised through common.queue against a real PostgreSQL."""
+"""The queue's contract, exercised through greenhouse_queue.queue against a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 
-from common import queue
-from common.queue import Backoff, Job, Outcome
-from producer.windows import windows
+from greenhouse_queue import queue
+from greenhouse_queue.producer.windows import windows
+from greenhouse_queue.queue import Backoff, Job, Outcome
 
 DAY = timedelta(days=1)
 LEASE = 30.0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,11 +16,11 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-from common import queue
-from common.db import mask_url
-from common.sql import query
+from greenhouse_queue import queue
+from greenhouse_queue.db import mask_url
+from greenhouse_queue.queries import query
 from tests.chaos.conftest import sample_start
-from tests.conftest import REPO, with_database
+from tests.conftest import CONSUMER, PRODUCER, REPO, with_database
 
 PASSWORD = "s3cret-Pa55word"
 
@@ -185,7 +184,14 @@ def test_the_clis_run_as_the_roles_and_never_print_the_password(
     first = sample_start(sample_db_url)
 
     producer = subprocess.run(
-        [sys.executable, "-m", "producer.cli", "enqueue", "--from", str(first), "--to", str(first)],
+        [
+            *PRODUCER,
+            "enqueue",
+            "--from",
+            str(first),
+            "--to",
+            str(first),
+        ],
         env={**env, "DATABASE_URL": urls["producer_role"]},
         cwd=REPO,
         capture_output=True,
@@ -195,7 +201,13 @@ def test_the_clis_run_as_the_roles_and_never_print_the_password(
     )
     assert producer.returncode == 0, producer.stderr
     consumer = subprocess.run(
-        [sys.executable, "-m", "consumer.cli", "run", "--drain", "--device", "cpu"],
+        [
+            *CONSUMER,
+            "run",
+            "--drain",
+            "--device",
+            "cpu",
+        ],
         env={**env, "DATABASE_URL": urls["consumer_role"]},
         cwd=REPO,
         capture_output=True,

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from consumer.stages.grid import Grid, utc_seconds
-from consumer.stages.limits import LIMITS, bounds
+from greenhouse_queue.consumer.stages.grid import Grid, utc_seconds
+from greenhouse_queue.consumer.stages.limits import LIMITS, bounds
 
 PRICE_SIGNALS = {"DK1": "spot_price_dk1_eur_mwh", "DK2": "spot_price_dk2_eur_mwh"}
 HOUR_S = 3600

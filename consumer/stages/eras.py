@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from consumer.stages.grid import Grid, utc_seconds
+from greenhouse_queue.consumer.stages.grid import Grid, utc_seconds
 
 # Signals that describe a climate regime; the `eras` view averages the same three.
 REGIME_SIGNALS: tuple[str, ...] = ("air_temp_c", "co2_ppm", "rh_percent")

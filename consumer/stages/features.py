@@ -22,12 +22,17 @@ from types import ModuleType
 
 import numpy as np
 
-from consumer.stages import greenhouse
-from consumer.stages.grid import Grid
-from consumer.stages.sums import row_sum, take_rows
-from consumer.stages.windows import WindowSpec, bucket_index, gather, samples_per_window
-from consumer.stages.windows import window_starts as _window_starts
-from consumer.xp import to_host
+from greenhouse_queue.consumer.stages import greenhouse
+from greenhouse_queue.consumer.stages.grid import Grid
+from greenhouse_queue.consumer.stages.sums import row_sum, take_rows
+from greenhouse_queue.consumer.stages.windows import (
+    WindowSpec,
+    bucket_index,
+    gather,
+    samples_per_window,
+)
+from greenhouse_queue.consumer.stages.windows import window_starts as _window_starts
+from greenhouse_queue.consumer.xp import to_host
 
 QUANTILES = (0.05, 0.25, 0.75, 0.95)
 

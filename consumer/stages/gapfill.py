@@ -17,8 +17,8 @@ from datetime import timedelta
 
 import numpy as np
 
-from consumer.stages.grid import Grid
-from consumer.stages.limits import LIMITS, Limit, bounds
+from greenhouse_queue.consumer.stages.grid import Grid
+from greenhouse_queue.consumer.stages.limits import LIMITS, Limit, bounds
 
 
 def remove_out_of_limits(grid: Grid, limits: Sequence[Limit] = LIMITS) -> np.ndarray:

@@ -17,8 +17,8 @@ from types import ModuleType
 import numpy as np
 import pandas as pd
 
-from consumer.stages.sums import last_axis_sum
-from consumer.stages.windows import WindowSpec
+from greenhouse_queue.consumer.stages.sums import last_axis_sum
+from greenhouse_queue.consumer.stages.windows import WindowSpec
 
 SIGNAL = "greenhouse"  # the ``signal`` column of every feature in this module
 

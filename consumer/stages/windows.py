@@ -15,7 +15,7 @@ from types import ModuleType
 
 import numpy as np
 
-from consumer.stages.grid import Grid
+from greenhouse_queue.consumer.stages.grid import Grid
 
 SECOND = np.timedelta64(1, "s")
 

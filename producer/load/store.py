@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 
 import psycopg
 
-from common.sql import query
+from greenhouse_queue.queries import query
 
 from .records import Block
 from .signals import DEFAULT_PRICE_AREA, READINGS, SPOT_PRICES, WEATHER, site_location

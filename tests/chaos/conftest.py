@@ -16,7 +16,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,8 +26,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from common import embedded
+from greenhouse_queue import embedded
 from tests.conftest import (
+    CONSUMER,
+    PRODUCER,
     REPO,
     create_database,
     drop_database,
@@ -136,9 +137,7 @@ class Consumers:
         with open(log_path, "wb") as output:
             process = subprocess.Popen(
                 [
-                    sys.executable,
-                    "-m",
-                    "consumer.cli",
+                    *CONSUMER,
                     "run",
                     "--drain",
                     "--device",
@@ -209,7 +208,7 @@ def sample_start(url: str) -> date:
 
 def enqueue(url: str, windows: Windows, *extra: str) -> int:
     result = subprocess.run(
-        [sys.executable, "-m", "producer.cli", "enqueue", *windows.args(), *extra],
+        [*PRODUCER, "enqueue", *windows.args(), *extra],
         cwd=REPO,
         env={**_clean_environment(), "DATABASE_URL": url},
         capture_output=True,
@@ -355,7 +354,7 @@ def own_server() -> Iterator[OwnServer]:
             admin.execute("CREATE DATABASE chaos")
         url = psycopg.conninfo.make_conninfo(admin_url, dbname="chaos")
         migrate(url)
-        from producer.load import load_files
+        from greenhouse_queue.producer.load import load_files
 
         with psycopg.connect(url) as conn:
             load_files(conn, sample_files())

@@ -1,4 +1,4 @@
-"""Named SQL queries, loaded from the top-level ``sql/`` folder.
+"""Named SQL queries, loaded from the ``sql/`` folder (the ``greenhouse_queue.sql`` package).
 
 Every statement that touches a table lives in ``sql/<area>.sql`` under a header
 ``-- name: <query>``, so one file shows everything that reads or writes an area.
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = files("greenhouse_queue.sql")
 _HEADER = re.compile(r"^--\s*name:\s*(?P<name>[a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 
 

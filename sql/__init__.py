@@ -1,0 +1,1 @@
+"""The named SQL files (``<area>.sql``) that ``greenhouse_queue.queries`` loads."""
