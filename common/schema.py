@@ -52,14 +52,14 @@ def require_current(conn: psycopg.Connection) -> None:
     if current is None:
         raise SchemaMismatch(
             "the database has no schema yet: run the migrations first "
-            "(`alembic upgrade head` from the repository root, or `producer migrate`)"
+            "(`producer migrate`)"
         )
     if current[0] == head:
         return
     if current[0] in revisions:
         raise SchemaMismatch(
             f"the database is at migration {current[0]}, older than this code's {head}: "
-            "run `alembic upgrade head` (or `producer migrate`)"
+            "run `producer migrate`"
         )
     raise SchemaMismatch(
         f"the database is at migration {current[0]}, which this code does not know "
