@@ -36,6 +36,8 @@ class Outcome:
     job: Job
     stage_seconds: dict[str, float] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    feature_set: str | None = None
+    feature_values: int = 0
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ def complete(
                 "worker": worker,
                 "stage_seconds": [Jsonb(o.stage_seconds) for o in outcomes],
                 "notes": [Jsonb(o.notes) if o.notes else None for o in outcomes],
+                "feature_sets": [o.feature_set for o in outcomes],
+                "feature_values": [o.feature_values for o in outcomes],
             },
         ).fetchall()
         owned = {job_id for (job_id,) in rows}

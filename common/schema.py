@@ -51,8 +51,7 @@ def require_current(conn: psycopg.Connection) -> None:
         )
     if current is None:
         raise SchemaMismatch(
-            "the database has no schema yet: run the migrations first "
-            "(`producer migrate`)"
+            "the database has no schema yet: run the migrations first (`producer migrate`)"
         )
     if current[0] == head:
         return

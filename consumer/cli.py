@@ -12,6 +12,7 @@ from greenhouse_queue.cli import UsageError, positive_int, run_command
 from greenhouse_queue.consumer.pipeline import PipelineConfig
 from greenhouse_queue.consumer.session import synchronous_commit
 from greenhouse_queue.consumer.stages.eras import PENALTY_FACTOR
+from greenhouse_queue.consumer.stages.features import DEFAULT_FEATURE_SET, FEATURE_SETS
 from greenhouse_queue.consumer.stages.windows import WindowSpec
 from greenhouse_queue.consumer.worker import Worker, WorkerConfig, health_check
 from greenhouse_queue.consumer.xp import DEVICES, array_module
@@ -59,6 +60,12 @@ def parser() -> argparse.ArgumentParser:
         default=PENALTY_FACTOR,
         help=f"PELT penalty = factor x (d + 1) x ln n (default {PENALTY_FACTOR})",
     )
+    run.add_argument(
+        "--feature-set",
+        default=os.environ.get("FEATURE_SET", DEFAULT_FEATURE_SET),
+        help=f"named feature set: {', '.join(FEATURE_SETS)} "
+        f"(FEATURE_SET, default {DEFAULT_FEATURE_SET})",
+    )
     run.set_defaults(handler=run_worker)
 
     health = commands.add_parser("health", help="exit 0 if this host's worker loop is alive")
@@ -97,12 +104,18 @@ def _pipeline(args: argparse.Namespace) -> PipelineConfig:
         )
     except ValueError as error:
         raise UsageError(str(error)) from None
+    if args.feature_set not in FEATURE_SETS:  # argparse does not check a default from the env
+        raise UsageError(
+            f"--feature-set {args.feature_set!r} is not a feature set; "
+            f"choose one of {', '.join(FEATURE_SETS)}"
+        )
     return PipelineConfig(
         resolution=_duration(args.resolution, "--resolution"),
         max_gap=_duration(args.max_gap, "--max-gap"),
         windows=windows,
         era_lookback=_duration(args.era_lookback, "--era-lookback"),
         era_penalty_factor=args.era_penalty_factor,
+        feature_set=args.feature_set,
     )
 
 

@@ -20,7 +20,11 @@ import psycopg
 from greenhouse_queue.consumer.inputs import read_inputs
 from greenhouse_queue.consumer.stages.aggregate import aggregate
 from greenhouse_queue.consumer.stages.eras import PENALTY_FACTOR, EraResult, detect_changepoints
-from greenhouse_queue.consumer.stages.features import FeatureRows, extract_features
+from greenhouse_queue.consumer.stages.features import (
+    DEFAULT_FEATURE_SET,
+    FeatureRows,
+    extract_features,
+)
 from greenhouse_queue.consumer.stages.gapfill import fill_gaps
 from greenhouse_queue.consumer.stages.grid import Grid, utc_seconds
 from greenhouse_queue.consumer.stages.windows import WindowSpec
@@ -36,6 +40,7 @@ class PipelineConfig:
     windows: WindowSpec = field(default_factory=WindowSpec)
     era_lookback: timedelta = timedelta(days=7)
     era_penalty_factor: float = PENALTY_FACTOR
+    feature_set: str = DEFAULT_FEATURE_SET
 
     def span(self, jobs: Sequence[Job]) -> tuple[datetime, datetime]:
         """What a batch reads: each job's window, the look-back for eras before it, the
@@ -115,7 +120,12 @@ def run_batch(
         hook("features")
         owned = [(utc_seconds(job.window_start), utc_seconds(job.window_end)) for job in jobs]
         features = extract_features(
-            grid, config.windows, owned, xp=xp, price_area=inputs.price_area
+            grid,
+            config.windows,
+            owned,
+            xp=xp,
+            price_area=inputs.price_area,
+            feature_set=config.feature_set,
         )
     results = []
     for job in jobs:

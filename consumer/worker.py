@@ -179,7 +179,10 @@ class Worker:
         return len(owned)
 
     def _complete(self, conn: psycopg.Connection, results: Sequence[JobResult]) -> set[int]:
-        outcomes = [Outcome(r.job, r.stage_seconds, r.notes) for r in results]
+        feature_set = self.config.pipeline.feature_set
+        outcomes = [
+            Outcome(r.job, r.stage_seconds, r.notes, feature_set, len(r.features)) for r in results
+        ]
         try:
             return queue.complete(
                 conn,

@@ -83,9 +83,12 @@ SET status = 'done',
     heartbeat_at = now(),
     lease_expires_at = NULL,
     stage_seconds = done.stage_seconds,
-    notes = done.notes
+    notes = done.notes,
+    feature_set = done.feature_set,
+    feature_values = done.feature_values
 FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(stage_seconds)s::jsonb[],
-            %(notes)s::jsonb[]) AS done(id, attempts, stage_seconds, notes)
+            %(notes)s::jsonb[], %(feature_sets)s::text[], %(feature_values)s::bigint[])
+     AS done(id, attempts, stage_seconds, notes, feature_set, feature_values)
 WHERE j.id = done.id AND j.attempts = done.attempts
   AND j.status = 'running' AND j.worker = %(worker)s
 RETURNING j.id;

@@ -46,6 +46,19 @@ def finish(process: subprocess.Popen[str], timeout: float = 120) -> tuple[int, s
     return process.returncode, output
 
 
+def wait_until_listening(url: str, timeout: float = 60) -> None:
+    """Until a consumer's connection has run LISTEN: it then waits for work, its signal
+    handlers installed (however slowly a loaded machine started it)."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while not conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND query ILIKE 'LISTEN%%'"
+        ).fetchone()[0]:
+            assert time.monotonic() < deadline, "the consumer never started waiting for work"
+            time.sleep(0.1)
+
+
 def jobs(url: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
         return conn.execute(
@@ -73,6 +86,22 @@ def test_drain_processes_every_window_then_exits_0(env: dict[str, str]) -> None:
     for *_, stage_seconds in rows:
         assert {"read", "aggregate", "fill_gaps", "features", "eras"} <= set(stage_seconds)
     assert "nothing runnable is left" in output
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        recorded = conn.execute(
+            "SELECT j.feature_set, j.feature_values, (SELECT count(*) FROM features f"
+            " WHERE f.job_id = j.id) FROM jobs j ORDER BY id"
+        ).fetchall()
+    assert {feature_set for feature_set, *_ in recorded} == {"default"}
+    assert all(values == written > 0 for _, values, written in recorded), recorded
+
+
+def test_an_unknown_feature_set_is_refused_before_any_claim(env: dict[str, str]) -> None:
+    enqueue(env, *KNUDJEPSEN_DAYS)
+    process = start_consumer({**env, "FEATURE_SET": "everything"}, "--drain", "--device", "cpu")
+    code, output = finish(process)
+    assert code == 2, output
+    assert "--feature-set 'everything' is not a feature set" in output
+    assert {status for status, *_ in jobs(env["DATABASE_URL"])} == {"queued"}
 
 
 def test_a_drained_sample_has_for_every_site_a_grid_features_changepoints_and_eras(
@@ -144,7 +173,7 @@ def test_rerunning_a_window_gives_the_same_rows_not_duplicates(env: dict[str, st
 
 def test_sigterm_stops_a_waiting_consumer_with_exit_0(env: dict[str, str]) -> None:
     consumer = start_consumer(env, "--worker", "patient")
-    time.sleep(3)  # started, migrated schema checked, waiting for work
+    wait_until_listening(env["DATABASE_URL"])
     consumer.send_signal(signal.SIGTERM)
     code, output = finish(consumer, timeout=30)
     assert code == 0, output
@@ -169,7 +198,7 @@ def test_a_new_job_wakes_a_waiting_consumer_through_notify(env: dict[str, str]) 
     slow_poll = {**env, "POLL_SECONDS": "30"}
     consumer = start_consumer(slow_poll, "--worker", "listener")
     try:
-        time.sleep(3)
+        wait_until_listening(env["DATABASE_URL"])
         enqueue(env, KNUDJEPSEN_DAYS[0], KNUDJEPSEN_DAYS[0])
         deadline = time.monotonic() + 20  # well inside the 30 s poll interval
         while jobs(env["DATABASE_URL"])[0][0] != "done":

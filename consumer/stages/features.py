@@ -36,6 +36,11 @@ from greenhouse_queue.consumer.xp import to_host
 
 QUANTILES = (0.05, 0.25, 0.75, 0.95)
 
+# Named feature sets, chosen per run as tsfresh's ``default_fc_parameters`` is
+# (``consumer run --feature-set``); every job records the set that produced its rows.
+FEATURE_SETS = ("default",)
+DEFAULT_FEATURE_SET = "default"
+
 # Feature names exactly as tsfresh names them for the parameters chosen here.
 TSFRESH_FEATURES = (
     "mean",
@@ -275,13 +280,17 @@ def extract_features(
     xp: ModuleType = np,
     *,
     price_area: Mapping[str, str] | None = None,
+    feature_set: str = DEFAULT_FEATURE_SET,
 ) -> FeatureRows:
-    """All features of all windows starting inside the ``owned`` ranges, as host columns.
+    """All features of ``feature_set`` of all windows starting inside the ``owned`` ranges,
+    as host columns.
 
     Windows start at multiples of ``spec.step`` since the epoch inside any owned
     [start, end) range and cover [start, start + width); samples past the grid's edges
     count as missing. ``price_area`` maps a site to its spot-price area (default DK1).
     """
+    if feature_set not in FEATURE_SETS:
+        raise ValueError(f"unknown feature set {feature_set!r}; known: {', '.join(FEATURE_SETS)}")
     starts = _window_starts(owned, spec)
     if len(starts) == 0 or not grid.sites or not grid.signals:
         return FeatureRows.empty()
