@@ -1,9 +1,13 @@
 """Benchmark 4: end to end. Load the whole ../shared/data, enqueue its full date range
 (one-day jobs), drain it with 1 and 2 consumer processes (the real `consumer run --drain`),
 and compare with the I/O floor measured in the same run: COPY the raw rows out of
-PostgreSQL plus COPY the same number of feature rows in.
+PostgreSQL plus COPY the stored feature vectors in (the bytes the drain had to write).
 
     python -m bench.end_to_end [--consumers 1 2] [--batch 8] [--repeats 3] [--profile]
+                               [--feature-set default]
+
+Each run also reports the feature storage: pg_total_relation_size of every relation
+that stores features (vectors and layouts, indexes and TOAST included) per stored value.
 
 Wall time counts from starting the consumer processes until the last has exited (so it
 includes their start-up). CPU is user + system seconds per consumer; RSS is each
@@ -27,8 +31,15 @@ from psycopg import sql
 
 from bench import common, data
 
-RESET = "TRUNCATE jobs, features, resampled, changepoints RESTART IDENTITY"
+RESET = "TRUNCATE jobs, feature_vectors, feature_layouts, resampled, changepoints RESTART IDENTITY"
 RAW = ("readings", "weather", "spot_prices")
+# Every relation that stores feature values: the bytes per value count all of them.
+FEATURE_STORAGE = ("feature_vectors", "feature_layouts")
+# Issue 10's targets per feature set: values/s, x the I/O floor, bytes per stored value.
+TARGETS = {
+    "default": "targets: >= 150,000 values/s",
+    "efficient": "targets: >= 300,000 values/s, <= 1.5x floor, <= 16 bytes per value",
+}
 
 
 def enqueue_all(url: str) -> int:
@@ -44,9 +55,10 @@ def enqueue_all(url: str) -> int:
     return added.added
 
 
-def consumer_argv(batch: int, profile: Path | None = None) -> list[str]:
+def consumer_argv(batch: int, feature_set: str, profile: Path | None = None) -> list[str]:
     code = "from greenhouse_queue.consumer.cli import main; raise SystemExit(main())"
     run = ["run", "--drain", "--batch", str(batch), "--device", "cpu"]
+    run += ["--feature-set", feature_set]
     if profile is None:
         return [sys.executable, "-c", code, *run]
     return [
@@ -55,7 +67,9 @@ def consumer_argv(batch: int, profile: Path | None = None) -> list[str]:
     ]  # fmt: skip
 
 
-def drain(url: str, consumers: int, batch: int, profile: Path | None = None) -> dict[str, Any]:
+def drain(
+    url: str, consumers: int, batch: int, feature_set: str, profile: Path | None = None
+) -> dict[str, Any]:
     jobs = enqueue_all(url)
     with tempfile.TemporaryDirectory() as tmp:
         env = {
@@ -69,7 +83,7 @@ def drain(url: str, consumers: int, batch: int, profile: Path | None = None) -> 
         began = time.perf_counter()
         procs = [
             subprocess.Popen(
-                consumer_argv(batch, profile),
+                consumer_argv(batch, feature_set, profile),
                 cwd=common.REPO,
                 env={**env, "CONSUMER_HEALTH_FILE": f"{tmp}/health{i}"},
                 stdout=subprocess.DEVNULL,
@@ -96,9 +110,13 @@ def drain(url: str, consumers: int, batch: int, profile: Path | None = None) -> 
         undone = int(conn.execute("SELECT count(*) FROM jobs WHERE status <> 'done'").fetchone()[0])
     if undone:
         raise RuntimeError(f"{undone} jobs were not done after the drain")
+    storage = feature_storage(url)
     return {
         "jobs": jobs,
+        "feature_set": feature_set,
         "feature_values": values,
+        "storage": storage,
+        "bytes_per_value": storage["bytes"] / values if values else float("nan"),
         "wall_seconds": wall,
         "feature_values_per_second": values / wall,
         "consumers": usage,
@@ -107,9 +125,35 @@ def drain(url: str, consumers: int, batch: int, profile: Path | None = None) -> 
     }
 
 
+def feature_storage(url: str) -> dict[str, Any]:
+    """Bytes on disk of every relation that stores features (after a VACUUM, so the free
+    space map and visibility map count as they would in a settled table)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        sizes = {}
+        for relation in FEATURE_STORAGE:
+            conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(relation)))
+            row = conn.execute("SELECT pg_total_relation_size(%s::regclass)", [relation])
+            sizes[relation] = int(row.fetchone()[0])
+        vectors = conn.execute(
+            "SELECT count(*), pg_relation_size('feature_vectors'),"
+            " pg_indexes_size('feature_vectors'),"
+            " pg_total_relation_size('feature_vectors') - pg_relation_size('feature_vectors')"
+            " - pg_indexes_size('feature_vectors') FROM feature_vectors"
+        ).fetchone()
+    rows, heap, indexes, toast_and_maps = (int(v) for v in vectors)
+    return {
+        "relations": sizes,
+        "bytes": sum(sizes.values()),
+        "vectors": rows,
+        "vector_heap_bytes": heap,
+        "vector_index_bytes": indexes,
+        "vector_toast_and_map_bytes": toast_and_maps,
+    }
+
+
 def io_floor(url: str) -> dict[str, Any]:
-    """COPY every raw row out (binary) plus COPY the features just written back in, into a
-    copy of the features table with the same unique index, committed."""
+    """COPY every raw row out (binary) plus COPY the feature vectors just written back in,
+    into a copy of feature_vectors with the same key and storage settings, committed."""
     out_bytes = 0
     began = time.perf_counter()
     with psycopg.connect(url) as conn:
@@ -123,10 +167,20 @@ def io_floor(url: str) -> dict[str, Any]:
 
     with psycopg.connect(url) as conn:
         blocks = []
-        with conn.cursor().copy("COPY features TO STDOUT (FORMAT BINARY)") as copy:
+        with conn.cursor().copy("COPY feature_vectors TO STDOUT (FORMAT BINARY)") as copy:
             blocks.extend(bytes(block) for block in copy)
         conn.execute("DROP TABLE IF EXISTS features_floor")
-        conn.execute("CREATE TABLE features_floor (LIKE features INCLUDING ALL)")
+        conn.execute("CREATE TABLE features_floor (LIKE feature_vectors INCLUDING ALL)")
+        (options,) = conn.execute(
+            "SELECT coalesce(reloptions, '{}') FROM pg_class"
+            " WHERE oid = 'feature_vectors'::regclass"
+        ).fetchone()
+        if options:  # LIKE copies column storage, not the table's storage parameters
+            conn.execute(
+                sql.SQL("ALTER TABLE features_floor SET ({})").format(
+                    sql.SQL(", ").join(sql.SQL(option) for option in options)
+                )
+            )
         conn.commit()
         began = time.perf_counter()
         with conn.cursor().copy("COPY features_floor FROM STDIN (FORMAT BINARY)") as copy:
@@ -153,14 +207,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--consumers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--feature-set", default="default", help="consumer run --feature-set")
+    p.add_argument(
+        "--database-prefix", default="bench_e2e", help="name prefix of the database it creates"
+    )
     args = p.parse_args(argv)
 
-    record: dict[str, Any] = {"benchmark": "end_to_end", "batch": args.batch, "runs": []}
+    record: dict[str, Any] = {
+        "benchmark": "end_to_end",
+        "batch": args.batch,
+        "feature_set": args.feature_set,
+        "runs": [],
+    }
     with common.server(args.database_url) as server_url:
         record["machine"] = common.machine(server_url)
         url, created = args.loaded_database_url, None
         if url is None:
-            url = created = common.fresh_database(server_url, "bench_e2e")
+            url = created = common.fresh_database(server_url, args.database_prefix)
             record["load"] = data.load(url, args.data)
             print(
                 f"  loaded {record['load']['raw_rows']:,} raw rows in "
@@ -175,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             for repeat in range(args.repeats):
                 for consumers in args.consumers:
-                    figures = drain(url, consumers, args.batch)
+                    figures = drain(url, consumers, args.batch, args.feature_set)
                     floor = io_floor(url)
                     figures.update(
                         repeat=repeat,
@@ -189,14 +252,15 @@ def main(argv: list[str] | None = None) -> int:
                         f"{figures['wall_seconds']:.1f}s, "
                         f"{figures['feature_values_per_second']:,.0f} values/s, "
                         f"max RSS {figures['max_rss_mb']:.0f} MB, floor "
-                        f"{floor['floor_seconds']:.2f}s ({figures['vs_floor']:.1f}x)",
+                        f"{floor['floor_seconds']:.2f}s ({figures['vs_floor']:.2f}x), "
+                        f"{figures['bytes_per_value']:.1f} bytes/value",
                         flush=True,
                     )
             if args.profile:
                 stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
                 profile = common.OUT / f"end_to_end-profile-{stamp}.txt"
                 common.OUT.mkdir(parents=True, exist_ok=True)
-                record["profile_run"] = drain(url, 1, args.batch, profile)
+                record["profile_run"] = drain(url, 1, args.batch, args.feature_set, profile)
                 record["profile"] = str(profile)
                 print(f"  profile: {profile}", flush=True)
         finally:
@@ -218,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                 "max_rss_mb": max(r["max_rss_mb"] for r in mine),
                 "floor_seconds": common.median([r["floor"]["floor_seconds"] for r in mine]),
                 "vs_floor": common.median([r["vs_floor"] for r in mine]),
+                "bytes_per_value": common.median([r["bytes_per_value"] for r in mine]),
             }
         )
     record["summary"] = summary
@@ -225,8 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         f"End to end: {record['raw_rows']:,} raw rows, {summary[0]['feature_values']:,} feature "
-        f"values, batch {args.batch}, medians of {args.repeats} runs "
-        "(targets: <= 2x floor, >= 100,000 values/s, < 500 MB RSS)"
+        f"values of set {args.feature_set!r}, batch {args.batch}, medians of {args.repeats} runs "
+        f"({TARGETS.get(args.feature_set, 'no targets for this set')})"
     )
     print(
         common.table(
@@ -238,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
                 "max RSS MB",
                 "floor s",
                 "x floor",
+                "bytes/value",
             ],
             [
                 [
@@ -248,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
                     s["max_rss_mb"],
                     s["floor_seconds"],
                     s["vs_floor"],
+                    s["bytes_per_value"],
                 ]
                 for s in summary
             ],

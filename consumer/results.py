@@ -1,7 +1,9 @@
 """Writes the stage outputs of the jobs that passed the fencing check.
 
-Called by greenhouse_queue.queue.complete inside the transaction that marks the jobs done:
-COPY (binary) into temporary tables, then one upsert per table.
+Called by greenhouse_queue.queue.complete inside the transaction that marks the jobs done.
+Features: the owned windows' vectors are deleted, then the batch's vectors are COPYed
+(binary) into feature_vectors. The resampled grid and changepoints: COPY (binary) into
+temporary tables, then one upsert per table.
 """
 
 from __future__ import annotations
@@ -9,16 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-import pandas as pd
 import psycopg
 
-from greenhouse_queue.consumer import copy_binary
+from greenhouse_queue.consumer import copy_binary, feature_vectors
 from greenhouse_queue.consumer.pipeline import JobResult
 from greenhouse_queue.consumer.stages.features import FeatureRows
 from greenhouse_queue.consumer.stages.grid import utc_seconds
 from greenhouse_queue.queries import query
 
-FEATURE_TYPES = ["int8", "text", "timestamptz", "timestamptz", "text", "text", "float8"]
 CHANGEPOINT_TYPES = ["int8", "text", "timestamptz", "float8", "text[]"]
 
 
@@ -26,9 +26,7 @@ def write(conn: psycopg.Connection, results: Sequence[JobResult], owned: set[int
     mine = [result for result in results if result.job.id in owned]
     conn.execute(query("results", "create_staging"))
     owned_windows = _owned_windows(mine)
-    _copy_stream(conn, "copy_features", _feature_copy_data(mine))
-    conn.execute(query("results", "delete_stale_features"), owned_windows)
-    conn.execute(query("results", "upsert_features"))
+    _write_features(conn, mine, owned_windows)
     _copy_stream(conn, "copy_resampled", _resampled_copy_data(mine))
     conn.execute(query("results", "delete_stale_resampled"), owned_windows)
     conn.execute(query("results", "upsert_resampled"))
@@ -64,58 +62,57 @@ def _copy(conn: psycopg.Connection, name: str, types: list[str], rows: Iterable[
             copy.write_row(row)
 
 
-def _feature_copy_data(results: Sequence[JobResult]) -> Iterable[bytes]:
-    """The binary COPY stream of the features rows (as copy_features lists them): one
-    block per site, signal, feature and NULL-ness across the batch's jobs."""
-    yield copy_binary.HEADER
+# A layout with this many more names than a batch has is not reused for it: each
+# unused name costs every vector an always-NULL element (1 bit; 64 bits = 8 bytes).
+LAYOUT_SLACK = 64
+
+
+def _write_features(
+    conn: psycopg.Connection, results: Sequence[JobResult], owned_windows: dict[str, object]
+) -> None:
+    """Replaces the owned windows' feature vectors with this run's: one range delete, then
+    one binary COPY of every vector of the batch."""
+    conn.execute(query("results", "delete_feature_vectors"), owned_windows)
     written = [result for result in results if len(result.features)]
-    if written:
-        rows = FeatureRows.concat([result.features for result in written])
-        job_ids = np.concatenate(
-            [np.full(len(result.features), result.job.id, dtype=np.int64) for result in written]
-        )
-        starts = copy_binary.timestamptz(rows.window_start)
-        ends = copy_binary.timestamptz(rows.window_end)
-        empty = np.isnan(rows.value)
-        for block, (site, signal, feature, null) in _blocks(rows, empty):
-            yield copy_binary.uniform_rows(
-                len(block),
-                [
-                    ("int8", job_ids[block]),
-                    ("text", site),
-                    ("timestamptz", starts[block]),
-                    ("timestamptz", ends[block]),
-                    ("text", signal),
-                    ("text", feature),
-                    ("float8", None if null else rows.value[block]),
-                ],
-            )
-    yield copy_binary.TRAILER
+    if not written:
+        return
+    rows = FeatureRows.concat([result.features for result in written])
+    job_ids = np.concatenate(
+        [np.full(len(result.features), result.job.id, dtype=np.int64) for result in written]
+    )
+    layout, names = _feature_layout(conn, feature_vectors.feature_names(rows))
+    batch = feature_vectors.vectors(rows, job_ids, names)
+    _copy_stream(conn, "copy_feature_vectors", _feature_vector_copy_data(batch, layout))
 
 
-def _blocks(
-    rows: FeatureRows, empty: np.ndarray
-) -> Iterable[tuple[np.ndarray, tuple[str, str, str, bool]]]:
-    """Row indices of each (site, signal, feature, NULL-ness) group."""
-    # pandas' hash-based factorize: np.unique would sort the strings, ten times slower.
-    key = np.zeros(len(rows), dtype=np.int64)
-    for column in (rows.site, rows.signal, rows.feature):
-        codes, labels = pd.factorize(column)
-        key = key * len(labels) + codes
-    key = key * 2 + empty
-    order = np.argsort(key, kind="stable")
-    bounds = np.flatnonzero(np.diff(key[order])) + 1
-    for block in np.split(order, bounds):
-        first = block[0]
-        yield (
-            block,
-            (
-                str(rows.site[first]),
-                str(rows.signal[first]),
-                str(rows.feature[first]),
-                bool(empty[first]),
-            ),
-        )
+def _feature_layout(conn: psycopg.Connection, names: list[str]) -> tuple[int, list[str]]:
+    """A layout naming every feature in ``names``, added when none fits: (number, features)."""
+    wanted = {"features": names, "slack": LAYOUT_SLACK}
+    found = conn.execute(query("results", "find_feature_layout"), wanted).fetchone()
+    if found is None:
+        conn.execute(query("results", "lock_feature_layouts"))
+        # Another writer may have added one while this transaction waited for the lock.
+        found = conn.execute(query("results", "find_feature_layout"), wanted).fetchone()
+    if found is None:
+        (layout,) = conn.execute(query("results", "add_feature_layout"), wanted).fetchone()
+        return int(layout), names
+    return int(found[0]), list(found[1])
+
+
+def _feature_vector_copy_data(batch: feature_vectors.FeatureVectors, layout: int) -> list[bytes]:
+    """The binary COPY stream of the vectors (as copy_feature_vectors lists the columns)."""
+    body = copy_binary.varied_rows(
+        [
+            ("int8", batch.job_id),
+            ("text", batch.site),
+            ("timestamptz", copy_binary.timestamptz(batch.window_start)),
+            ("timestamptz", copy_binary.timestamptz(batch.window_end)),
+            ("text", batch.signal),
+            ("int4", np.full(len(batch), layout, dtype=np.int32)),
+            ("float8[]", batch.values),
+        ]
+    )
+    return [copy_binary.HEADER, body, copy_binary.TRAILER]
 
 
 def _resampled_copy_data(results: Sequence[JobResult]) -> Iterable[bytes]:

@@ -1,39 +1,52 @@
 -- The stage outputs a job writes in the transaction that marks it done
--- (common/queue.py: complete). Each is COPYed into a temporary table, then upserted,
--- so a re-run window replaces its rows instead of duplicating them. A job owns its
--- window's outputs: rows a re-run no longer produces (the data or the code changed)
--- are deleted, so the window always holds exactly its latest run.
+-- (common/queue.py: complete). A job owns its window's outputs: rows a re-run no longer
+-- produces (the data, the code or the feature set changed) are deleted, so the window
+-- always holds exactly its latest run. Feature vectors are deleted per owned window and
+-- COPYed (binary) straight into feature_vectors; the resampled grid and changepoints are
+-- COPYed into temporary tables, then upserted, so a re-run replaces rather than duplicates.
 
 -- name: create_staging
-CREATE TEMPORARY TABLE IF NOT EXISTS features_in (LIKE features) ON COMMIT DELETE ROWS;
 CREATE TEMPORARY TABLE IF NOT EXISTS resampled_in (LIKE resampled) ON COMMIT DELETE ROWS;
 CREATE TEMPORARY TABLE IF NOT EXISTS changepoints_in (LIKE changepoints) ON COMMIT DELETE ROWS;
 
--- name: copy_features
-COPY features_in (job_id, site, window_start, window_end, signal, feature, value)
-FROM STDIN (FORMAT BINARY);
-
--- name: delete_stale_features
--- An index range scan of features_key over (sites, [first, last) of the owned windows),
--- then only the rows inside an owned window; finds nothing on a first run.
-DELETE FROM features AS f
-WHERE f.site = ANY(%(sites)s)
-  AND f.window_start >= %(first)s AND f.window_start < %(last)s
+-- name: delete_feature_vectors
+-- Every vector of the owned windows goes: the new run writes each window whole, so no row
+-- of an older run, or of another feature set, survives. An index range scan of
+-- feature_vectors_key per site over [first, last); finds nothing on a first run.
+DELETE FROM feature_vectors AS v
+WHERE v.site = ANY(%(sites)s)
+  AND v.window_start >= %(first)s AND v.window_start < %(last)s
   AND EXISTS (
       SELECT 1 FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS w(s, e)
-      WHERE f.window_start >= w.s AND f.window_start < w.e
-  )
-  AND NOT EXISTS (
-      SELECT 1 FROM features_in AS i
-      WHERE i.site = f.site AND i.window_start = f.window_start
-        AND i.window_end = f.window_end AND i.signal = f.signal AND i.feature = f.feature
+      WHERE v.window_start >= w.s AND v.window_start < w.e
   );
 
--- name: upsert_features
-INSERT INTO features (job_id, site, window_start, window_end, signal, feature, value)
-SELECT job_id, site, window_start, window_end, signal, feature, value FROM features_in
-ON CONFLICT ON CONSTRAINT features_key
-DO UPDATE SET value = EXCLUDED.value, job_id = EXCLUDED.job_id;
+-- name: find_feature_layout
+-- The smallest layout that names every feature wanted and at most %(slack)s others (each
+-- other name costs every vector one always-NULL element, a bit): (layout, its features).
+SELECT layout, array_agg(feature ORDER BY position) AS features
+FROM feature_layouts
+GROUP BY layout
+HAVING array_agg(feature) @> %(features)s::text[]
+   AND count(*) <= cardinality(%(features)s::text[]) + %(slack)s
+ORDER BY count(*), layout
+LIMIT 1;
+
+-- name: lock_feature_layouts
+-- Writers that add a layout take turns (until commit), so two never add the same one.
+SELECT pg_advisory_xact_lock('feature_layouts'::regclass::oid::bigint);
+
+-- name: add_feature_layout
+-- A new layout naming %(features)s at positions 1..n; returns its number.
+INSERT INTO feature_layouts (layout, position, feature)
+SELECT n.layout, w.position, w.feature
+FROM (SELECT coalesce(max(layout), 0) + 1 AS layout FROM feature_layouts) AS n,
+     unnest(%(features)s::text[]) WITH ORDINALITY AS w(feature, position)
+RETURNING layout;
+
+-- name: copy_feature_vectors
+COPY feature_vectors (job_id, site, window_start, window_end, signal, layout, vals)
+FROM STDIN (FORMAT BINARY);
 
 -- name: copy_resampled
 COPY resampled_in (job_id, site, time, signal, value, count, coverage, filled)
