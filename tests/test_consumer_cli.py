@@ -151,12 +151,19 @@ def test_rerunning_a_window_gives_the_same_rows_not_duplicates(env: dict[str, st
     resampled = "SELECT site, time, signal, value, filled FROM resampled ORDER BY 1, 2, 3"
     with psycopg.connect(url) as conn:
         before = conn.execute(features).fetchall(), conn.execute(resampled).fetchall()
-        # Rows an earlier run wrote but this one no longer produces (code or data changed).
+        # Rows an earlier run wrote but this one no longer produces (code, data or feature
+        # set changed): vectors of a retired signal, in a layout of retired features.
         conn.execute(
-            "INSERT INTO features (job_id, site, window_start, window_end, signal, feature, value)"
-            " SELECT job_id, site, window_start, window_end, signal, 'retired_feature', 1"
-            " FROM features WHERE feature = 'mean'"
+            "INSERT INTO feature_layouts (layout, position, feature)"
+            " VALUES (1000, 1, 'retired_feature'), (1000, 2, 'mean')"
         )
+        retired = conn.execute(
+            "INSERT INTO feature_vectors"
+            " (job_id, site, window_start, window_end, signal, layout, vals)"
+            " SELECT job_id, site, window_start, window_end, 'retired_signal', 1000, '{1, 2}'"
+            " FROM feature_vectors WHERE signal = 'air_temp_c'"
+        )
+        assert retired.rowcount > 0
         stale = conn.execute(  # Afd 4 logs no air temperature of its own
             "INSERT INTO resampled (job_id, site, time, signal, value, count, coverage, filled)"
             " SELECT job_id, 'knudjepsen-afd4', time, signal, 1, 1, 1, false FROM resampled"

@@ -12,11 +12,14 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import psycopg
 import pytest
 from psycopg import errors, sql
 
 from greenhouse_queue import queue
+from greenhouse_queue.consumer import copy_binary
+from greenhouse_queue.consumer.stages.grid import utc_seconds
 from greenhouse_queue.db import mask_url
 from greenhouse_queue.queries import query
 from tests.chaos.conftest import sample_start
@@ -47,6 +50,7 @@ def role_urls(db_url: str) -> Iterator[dict[str, str]]:
 
 ROLES = ("producer_role", "consumer_role")
 DAY = datetime(2015, 9, 7, tzinfo=UTC)
+END = DAY + timedelta(days=1)
 
 
 def test_the_roles_are_group_roles_without_special_powers(conn: psycopg.Connection) -> None:
@@ -89,6 +93,11 @@ def test_the_producer_loads_raw_data_enqueues_cancels_retries_and_reads(
         with conn.transaction():
             conn.execute(query("queue", "status_counts")).fetchall()
             conn.execute(query("queue", "feature_counts")).fetchall()
+            conn.execute("SELECT * FROM features, feature_vectors, feature_layouts LIMIT 1")
+            (wide,) = conn.execute(
+                "SELECT features_wide_query(%s, %s)", [["air_temp_c"], ["mean"]]
+            ).fetchone()
+            conn.execute(wide).fetchall()
         with psycopg.connect(role_urls["consumer_role"]) as consumer:
             (job,) = queue.claim(consumer, worker="w", batch=1, lease_seconds=30, device="cpu")
             failed = queue.record_failure(
@@ -111,12 +120,30 @@ def test_the_consumer_claims_heartbeats_completes_and_writes_outputs(
 
         def write(c: psycopg.Connection, owned: set[int]) -> None:
             c.execute(query("results", "create_staging"))
+            window = {"first": DAY, "last": END, "starts": [DAY], "ends": [END]}
             c.execute(
-                "INSERT INTO features_in VALUES (%s, 'knudjepsen-afd3', %s, %s, "
-                "'air_temp_c', 'mean', 21.5)",
-                [job.id, DAY, DAY + timedelta(days=1)],
+                query("results", "delete_feature_vectors"), {**window, "sites": ["knudjepsen-afd3"]}
             )
-            c.execute(query("results", "upsert_features"))
+            wanted = {"features": ["mean"], "slack": 0}
+            assert c.execute(query("results", "find_feature_layout"), wanted).fetchone() is None
+            c.execute(query("results", "lock_feature_layouts"))
+            (layout,) = c.execute(query("results", "add_feature_layout"), wanted).fetchone()
+            with c.cursor().copy(query("results", "copy_feature_vectors")) as copy:
+                copy.write(copy_binary.HEADER)
+                copy.write(
+                    copy_binary.varied_rows(
+                        [
+                            ("int8", [job.id]),
+                            ("text", ["knudjepsen-afd3"]),
+                            ("timestamptz", copy_binary.timestamptz(np.array([utc_seconds(DAY)]))),
+                            ("timestamptz", copy_binary.timestamptz(np.array([utc_seconds(END)]))),
+                            ("text", ["air_temp_c"]),
+                            ("int4", [layout]),
+                            ("float8[]", [[21.5]]),
+                        ]
+                    )
+                )
+                copy.write(copy_binary.TRAILER)
             c.execute(query("results", "upsert_resampled"))
             c.execute(query("results", "delete_changepoints"), {"ids": sorted(owned)})
             c.execute(query("results", "insert_changepoints"))
@@ -131,9 +158,11 @@ FORBIDDEN = {
     "producer_role": [
         "UPDATE jobs SET worker = 'me', lease_expires_at = now()",
         "DELETE FROM jobs",
-        "INSERT INTO features (job_id, site, window_start, window_end, signal, feature, value) "
-        "VALUES (1, 's', now(), now(), 'x', 'y', 1)",
-        "DELETE FROM features",
+        "INSERT INTO feature_vectors (job_id, site, window_start, window_end, signal, layout, vals)"
+        " VALUES (1, 's', now(), now(), 'x', 1, '{1}')",
+        "DELETE FROM feature_vectors",
+        "INSERT INTO feature_layouts (layout, position, feature) VALUES (1, 1, 'x')",
+        "SELECT features_wide_view('sneaky', '{air_temp_c}', '{mean}')",
         "UPDATE readings SET value = 0",
         "DELETE FROM readings",
         "DROP TABLE jobs",
@@ -149,10 +178,16 @@ FORBIDDEN = {
         "UPDATE readings SET value = 0",
         "DELETE FROM weather",
         "INSERT INTO sites (site, location) VALUES ('s', 'l')",
-        "DROP TABLE features",
-        "ALTER TABLE features ADD COLUMN sneaky int",
+        "DROP VIEW features",
+        "CREATE OR REPLACE VIEW features AS SELECT 1 AS sneaky",
+        "DROP TABLE feature_vectors",
+        "ALTER TABLE feature_vectors ADD COLUMN sneaky int",
+        "UPDATE feature_vectors SET vals = '{}'",
+        "UPDATE feature_layouts SET feature = 'x'",
+        "DELETE FROM feature_layouts",
         "ALTER TABLE jobs DROP CONSTRAINT jobs_pkey",
-        "TRUNCATE features",
+        "TRUNCATE feature_vectors",
+        "SELECT features_wide_view('sneaky', '{air_temp_c}', '{mean}')",
         "CREATE TABLE public.sneaky (i int)",
         "UPDATE alembic_version SET version_num = 'x'",
     ],

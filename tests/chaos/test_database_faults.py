@@ -54,13 +54,13 @@ def test_a_terminated_connection_is_reopened_and_the_work_goes_on(
     jobs = enqueue(sample_db_url, windows)
 
     # Two sessions hold locks that stop the consumer inside its transactions: readings
-    # (stage 1's read) and features (the completion transaction, after it marked the
+    # (stage 1's read) and feature_vectors (the completion transaction, after it marked the
     # jobs done). Each time it blocks there, its backend is terminated.
     reads = psycopg.connect(sample_db_url)
     writes = psycopg.connect(sample_db_url)
     try:
         reads.execute("LOCK TABLE readings IN ACCESS EXCLUSIVE MODE")
-        writes.execute("LOCK TABLE features IN EXCLUSIVE MODE")
+        writes.execute("LOCK TABLE feature_vectors IN EXCLUSIVE MODE")
         consumer = consumers.start(sample_db_url, "survivor", batch=8)
 
         terminate_when_blocked(sample_db_url, "%readings%")
@@ -68,7 +68,7 @@ def test_a_terminated_connection_is_reopened_and_the_work_goes_on(
         reads.rollback()
         consumer.wait_for_log(r"database unavailable during read")
 
-        _, wrote = terminate_when_blocked(sample_db_url, "%DELETE FROM features%")
+        _, wrote = terminate_when_blocked(sample_db_url, "%DELETE FROM feature_vectors%")
         write_killed = time.monotonic()
         assert wrote, "the completion transaction had written when it was cut"
         assert statuses(sample_db_url) == {"running": jobs}, "its writes were rolled back"

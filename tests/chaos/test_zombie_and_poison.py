@@ -27,7 +27,8 @@ pytestmark = pytest.mark.chaos
 # Row versions: a refused late commit must not create a new version of any of them.
 ROW_VERSIONS = """
 SELECT (SELECT array_agg(xmin::text ORDER BY id) FROM jobs),
-       (SELECT array_agg(xmin::text ORDER BY site, window_start, signal, feature) FROM features),
+       (SELECT array_agg(xmin::text ORDER BY site, window_start, window_end, signal)
+        FROM feature_vectors),
        (SELECT count(*) FROM resampled), (SELECT count(*) FROM changepoints)
 """
 
