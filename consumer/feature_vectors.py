@@ -5,7 +5,7 @@ and a value a window does not have is NaN here and a NULL element in the databas
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -30,33 +30,31 @@ class FeatureVectors:
         return len(self.job_id)
 
 
-def feature_names(rows: FeatureRows) -> list[str]:
-    """The features ``rows`` hold values of, in order of first appearance."""
-    return [str(name) for name in pd.unique(rows.feature)]
-
-
-def vectors(rows: FeatureRows, job_id: np.ndarray, layout: Sequence[str]) -> FeatureVectors:
-    """One vector per (site, window_start, window_end, signal) of ``rows``; ``job_id`` gives
-    each row's job, and ``layout`` must name every feature of ``rows``. Rows that repeat a
-    key and feature (two owners of one window in a batch) collapse into one value."""
-    column = pd.Index(layout).get_indexer(rows.feature)
-    if (column < 0).any():
-        missing = sorted({str(name) for name in rows.feature[column < 0]})
-        raise ValueError(f"layout lacks features {missing[:5]} ({len(missing)} in all)")
-    parts = [
-        pd.factorize(part, sort=True)
-        for part in (rows.site, rows.window_start, rows.window_end, rows.signal)
-    ]
-    key = np.zeros(len(rows), dtype=np.int64)
-    for codes, labels in parts:  # sorted labels: the combined key sorts as the tuple does
-        key = key * len(labels) + codes
-    unique_keys, row = np.unique(key, return_inverse=True)
-    values = np.full((len(unique_keys), len(layout)), np.nan)
+def vectors(rows: FeatureRows, job_id: np.ndarray) -> FeatureVectors:
+    """One vector per (site, window_start, window_end, signal) of ``rows``, its layout the
+    features of ``rows`` in order of first appearance; ``job_id`` gives each row's job.
+    Rows that repeat a key and feature (two owners of one window in a batch) collapse."""
+    column, names = pd.factorize(rows.feature)
+    # Stage 3 lists a vector's values together: compare neighbours (cheap, and identical
+    # objects compare at once) to find runs of one key, then merge runs that share a key.
+    keys = (rows.site, rows.window_start, rows.window_end, rows.signal)
+    changes = np.zeros(len(rows), dtype=bool)
+    changes[:1] = True
+    for part in keys:
+        changes[1:] |= part[1:] != part[:-1]
+    run_first = np.flatnonzero(changes)
+    run_key = np.zeros(len(run_first), dtype=np.int64)
+    for part in keys:  # sorted labels: the combined key sorts as the tuple does
+        codes, labels = pd.factorize(part[run_first], sort=True)
+        run_key = run_key * len(labels) + codes
+    unique_keys, vector_of_run = np.unique(run_key, return_inverse=True)
+    row = np.repeat(vector_of_run, np.diff(np.append(run_first, len(rows))))
+    values = np.full((len(unique_keys), len(names)), np.nan)
     values[row, column] = rows.value
     first = np.zeros(len(unique_keys), dtype=np.intp)
-    first[row] = np.arange(len(rows))  # one long row of each vector: they share the key
+    first[vector_of_run] = run_first  # one long row of each vector: they share the key
     return FeatureVectors(
-        layout=tuple(layout),
+        layout=tuple(str(name) for name in names),
         job_id=np.asarray(job_id, dtype=np.int64)[first],
         site=rows.site[first],
         window_start=rows.window_start[first],
@@ -64,3 +62,15 @@ def vectors(rows: FeatureRows, job_id: np.ndarray, layout: Sequence[str]) -> Fea
         signal=rows.signal[first],
         values=values,
     )
+
+
+def in_layout(batch: FeatureVectors, layout: Sequence[str]) -> FeatureVectors:
+    """``batch`` with its columns moved to the positions ``layout`` gives its features;
+    ``layout`` must name every one of them."""
+    position = pd.Index(layout).get_indexer(batch.layout)
+    if (position < 0).any():
+        missing = [name for name, p in zip(batch.layout, position, strict=True) if p < 0]
+        raise ValueError(f"layout lacks features {missing[:5]} ({len(missing)} in all)")
+    values = np.full((len(batch), len(layout)), np.nan)
+    values[:, position] = batch.values
+    return replace(batch, layout=tuple(layout), values=values)

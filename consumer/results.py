@@ -80,8 +80,9 @@ def _write_features(
     job_ids = np.concatenate(
         [np.full(len(result.features), result.job.id, dtype=np.int64) for result in written]
     )
-    layout, names = _feature_layout(conn, feature_vectors.feature_names(rows))
-    batch = feature_vectors.vectors(rows, job_ids, names)
+    batch = feature_vectors.vectors(rows, job_ids)
+    layout, names = _feature_layout(conn, list(batch.layout))
+    batch = feature_vectors.in_layout(batch, names)
     _copy_stream(conn, "copy_feature_vectors", _feature_vector_copy_data(batch, layout))
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from greenhouse_queue.consumer.feature_vectors import feature_names, vectors
+from greenhouse_queue.consumer.feature_vectors import in_layout, vectors
 from greenhouse_queue.consumer.stages.features import FeatureRows
 
 DAY = np.datetime64("2016-01-18T00:00:00", "s")
 HOUR = np.timedelta64(3600, "s")
+FIELDS = ("site", "window_start", "window_end", "signal", "feature", "value")
 
 
 def long_rows(*rows: tuple[str, int, str, str, float]) -> FeatureRows:
@@ -35,13 +36,13 @@ ROWS = long_rows(
 )
 
 
-def test_feature_names_are_listed_in_order_of_first_appearance() -> None:
-    assert feature_names(ROWS) == ["mean", "maximum", "lamp_on_hours"]
+def test_a_batch_layout_lists_its_features_in_order_of_first_appearance() -> None:
+    assert vectors(ROWS, np.zeros(len(ROWS))).layout == ("mean", "maximum", "lamp_on_hours")
 
 
 def test_one_vector_per_site_window_and_signal_sorted_by_that_key() -> None:
     job_of_window = np.where(ROWS.window_start == DAY, 10, 11)  # a job owns whole windows
-    got = vectors(ROWS, job_of_window, ["maximum", "mean", "lamp_on_hours"])
+    got = in_layout(vectors(ROWS, job_of_window), ["maximum", "mean", "lamp_on_hours"])
 
     keys = list(zip(got.site, got.window_start, got.signal, strict=True))
     assert keys == [
@@ -67,8 +68,20 @@ def test_one_vector_per_site_window_and_signal_sorted_by_that_key() -> None:
     assert got.layout == ("maximum", "mean", "lamp_on_hours")
 
 
+def test_a_vector_whose_values_are_not_together_is_still_one_vector() -> None:
+    shuffled = np.random.default_rng(7).permutation(len(ROWS))
+    rows = FeatureRows(**{name: getattr(ROWS, name)[shuffled] for name in FIELDS})
+
+    got = in_layout(vectors(rows, np.zeros(len(rows))), ["maximum", "mean", "lamp_on_hours"])
+    want = in_layout(vectors(ROWS, np.zeros(len(ROWS))), ["maximum", "mean", "lamp_on_hours"])
+
+    np.testing.assert_array_equal(got.values, want.values)
+    assert list(got.signal) == list(want.signal)
+
+
 def test_a_layout_may_name_more_features_than_the_rows_have() -> None:
-    got = vectors(ROWS, np.zeros(len(ROWS)), ["median", "mean", "maximum", "lamp_on_hours"])
+    layout = ["median", "mean", "maximum", "lamp_on_hours"]
+    got = in_layout(vectors(ROWS, np.zeros(len(ROWS))), layout)
 
     assert np.isnan(got.values[:, 0]).all()
     assert np.count_nonzero(~np.isnan(got.values)) == len(ROWS)
@@ -76,13 +89,13 @@ def test_a_layout_may_name_more_features_than_the_rows_have() -> None:
 
 def test_a_layout_missing_a_feature_of_the_rows_is_refused() -> None:
     with pytest.raises(ValueError, match=r"layout lacks features \['lamp_on_hours'\]"):
-        vectors(ROWS, np.zeros(len(ROWS)), ["mean", "maximum"])
+        in_layout(vectors(ROWS, np.zeros(len(ROWS))), ["mean", "maximum"])
 
 
 def test_two_owners_of_one_window_in_a_batch_give_one_vector() -> None:
     twice = FeatureRows.concat([ROWS, ROWS])
 
-    got = vectors(twice, np.zeros(len(twice)), ["maximum", "mean", "lamp_on_hours"])
+    got = vectors(twice, np.zeros(len(twice)))
 
     assert len(got) == 5
     assert np.count_nonzero(~np.isnan(got.values)) == len(ROWS)
