@@ -163,6 +163,10 @@ WHERE status = 'failed' AND window_start >= %(start)s AND window_end <= %(end)s
 RETURNING id;
 
 -- name: feature_counts
-SELECT count(*) AS feature_values, count(DISTINCT site) AS sites,
+-- Read from the vectors, not the features view: a value is a non-NULL element, so nothing
+-- is unnested (the view makes a row of every value).
+SELECT coalesce(sum(cardinality(vals) - cardinality(array_positions(vals, NULL))), 0)
+           AS feature_values,
+       count(DISTINCT site) AS sites,
        count(DISTINCT (site, window_start)) AS site_windows
-FROM features;
+FROM feature_vectors;

@@ -23,6 +23,7 @@ from greenhouse_queue import queue
 from greenhouse_queue.consumer import results
 from greenhouse_queue.consumer.pipeline import JobResult, PipelineConfig, run_batch
 from greenhouse_queue.consumer.stages.features import FeatureRows
+from greenhouse_queue.producer import status
 
 FIRST_DAY = datetime(2016, 1, 20, tzinfo=UTC)  # the sample's KnudJepsen days
 WORKER = "storage-test"
@@ -238,6 +239,21 @@ def test_the_readme_query_for_one_feature_across_windows_answers_unchanged(
         if signal == "air_temp_c" and feature == "mean"
     ]
     assert got == want and len(got) >= 12
+
+
+def test_producer_status_counts_the_values_the_features_view_holds(
+    sample: psycopg.Connection,
+) -> None:
+    batch = run_days(sample, FIRST_DAY, 2)
+    complete(sample, batch)
+
+    (values, sites, site_windows) = sample.execute(
+        "SELECT count(*), count(DISTINCT site), count(DISTINCT (site, window_start)) FROM features"
+    ).fetchone()
+    assert values == len(long_rows(batch))
+    assert f"features: {values} values for {site_windows} site-windows at {sites} sites" in (
+        status.render(sample).splitlines()
+    )
 
 
 POINT_QUERY = """
