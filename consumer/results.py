@@ -95,9 +95,24 @@ def _feature_layout(conn: psycopg.Connection, names: list[str]) -> tuple[int, li
         # Another writer may have added one while this transaction waited for the lock.
         found = conn.execute(query("results", "find_feature_layout"), wanted).fetchone()
     if found is None:
-        (layout,) = conn.execute(query("results", "add_feature_layout"), wanted).fetchone()
-        return int(layout), names
+        existing = [list(f) for _, f in conn.execute(query("results", "feature_layouts"))]
+        names = _new_layout(names, existing)
+        added = conn.execute(query("results", "add_feature_layout"), {"features": names})
+        return int(added.fetchone()[0]), names
     return int(found[0]), list(found[1])
+
+
+def _new_layout(names: list[str], existing: list[list[str]]) -> list[str]:
+    """``names``, then the names of existing layouts (largest first) as long as the new
+    layout stays within LAYOUT_SLACK of ``names``: a later batch of the same set that lacks
+    some feature, or has one more, then finds a layout instead of adding another."""
+    layout, have = list(names), set(names)
+    for other in sorted(existing, key=len, reverse=True):
+        extra = [name for name in other if name not in have]
+        if len(layout) + len(extra) <= len(names) + LAYOUT_SLACK:
+            layout += extra
+            have.update(extra)
+    return layout
 
 
 def _feature_vector_copy_data(batch: feature_vectors.FeatureVectors, layout: int) -> list[bytes]:

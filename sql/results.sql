@@ -36,13 +36,23 @@ LIMIT 1;
 -- Writers that add a layout take turns (until commit), so two never add the same one.
 SELECT pg_advisory_xact_lock('feature_layouts'::regclass::oid::bigint);
 
+-- name: feature_layouts
+-- Every layout and its features in position order (a new layout takes in their names).
+SELECT layout, array_agg(feature ORDER BY position) AS features
+FROM feature_layouts
+GROUP BY layout
+ORDER BY layout;
+
 -- name: add_feature_layout
 -- A new layout naming %(features)s at positions 1..n; returns its number.
-INSERT INTO feature_layouts (layout, position, feature)
-SELECT n.layout, w.position, w.feature
-FROM (SELECT coalesce(max(layout), 0) + 1 AS layout FROM feature_layouts) AS n,
-     unnest(%(features)s::text[]) WITH ORDINALITY AS w(feature, position)
-RETURNING layout;
+WITH added AS (
+    INSERT INTO feature_layouts (layout, position, feature)
+    SELECT n.layout, w.position, w.feature
+    FROM (SELECT coalesce(max(layout), 0) + 1 AS layout FROM feature_layouts) AS n,
+         unnest(%(features)s::text[]) WITH ORDINALITY AS w(feature, position)
+    RETURNING layout
+)
+SELECT DISTINCT layout FROM added;
 
 -- name: copy_feature_vectors
 COPY feature_vectors (job_id, site, window_start, window_end, signal, layout, vals)

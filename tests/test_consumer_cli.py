@@ -141,6 +141,13 @@ def test_racing_consumers_process_each_window_exactly_once(env: dict[str, str]) 
     assert len(rows) == 16
     assert all(status == "done" and attempts == 1 for status, attempts, *_ in rows)
     assert len({worker for _, _, worker, *_ in rows}) > 1, "one consumer took every job"
+    with psycopg.connect(env["DATABASE_URL"]) as conn:  # they raced to add the first layout
+        (layouts, distinct) = conn.execute(
+            "SELECT count(*), count(DISTINCT features) FROM ("
+            " SELECT array_agg(feature ORDER BY position) AS features"
+            " FROM feature_layouts GROUP BY layout) AS l"
+        ).fetchone()
+    assert layouts == distinct > 0, "two consumers added the same layout"
 
 
 def test_rerunning_a_window_gives_the_same_rows_not_duplicates(env: dict[str, str]) -> None:

@@ -185,38 +185,68 @@ def test_a_completion_that_fails_after_writing_leaves_no_feature_and_no_layout(
     assert sample.execute("SELECT DISTINCT status FROM jobs").fetchall() == [("running",)]
 
 
+def rerun_with(
+    conn: psycopg.Connection, features: Callable[[FeatureRows], FeatureRows]
+) -> list[JobResult]:
+    """The first sample day again, its features replaced by ``features(them)``."""
+    batch = [with_features(r, features(r.features)) for r in run_days(conn, FIRST_DAY, 1)]
+    complete(conn, batch)
+    return batch
+
+
+def copies_of_the_mean(f: FeatureRows, count: int) -> FeatureRows:
+    """``count`` features feature_000..., each a copy of the mean: a made-up feature set."""
+    mean = only(f, f.feature == "mean")
+    return FeatureRows.concat(
+        replace(mean, feature=np.full(len(mean), f"feature_{k:03d}", object)) for k in range(count)
+    )
+
+
+def layouts(conn: psycopg.Connection) -> list[list[str]]:
+    rows = conn.execute(
+        "SELECT array_agg(feature ORDER BY position) FROM feature_layouts"
+        " GROUP BY layout ORDER BY layout"
+    ).fetchall()
+    return [names for (names,) in rows]
+
+
 def test_a_layout_is_reused_while_it_names_every_feature_with_few_to_spare(
     sample: psycopg.Connection,
 ) -> None:
-    def rerun(features: Callable[[FeatureRows], FeatureRows]) -> list[JobResult]:
-        batch = [with_features(r, features(r.features)) for r in run_days(sample, FIRST_DAY, 1)]
-        complete(sample, batch)
-        return batch
+    rerun_with(sample, lambda f: copies_of_the_mean(f, 100))
+    # Two of those hundred: the hundred-name layout would leave 98 elements of every
+    # vector always NULL, more than LAYOUT_SLACK, so the two get a layout of their own.
+    rerun_with(sample, lambda f: copies_of_the_mean(f, 2))
+    assert [len(names) for names in layouts(sample)] == [100, 2]
+    # Forty of them: 60 unused names is within the slack, so the first layout serves.
+    last = rerun_with(sample, lambda f: copies_of_the_mean(f, 40))
 
-    def renamed(f: FeatureRows, count: int) -> FeatureRows:
-        """``count`` features, each a copy of the mean under another name."""
-        mean = only(f, f.feature == "mean")
-        return FeatureRows.concat(
-            replace(mean, feature=np.full(len(mean), f"feature_{k:03d}", object))
-            for k in range(count)
-        )
-
-    first = rerun(lambda f: f)
-    rerun(lambda f: only(f, f.feature != "kurtosis"))  # fewer: the first layout serves
-    rerun(lambda f: renamed(f, 100))  # new names: a layout of their own
-    # Two of those hundred: the hundred-name layout would leave 98 elements always NULL,
-    # more than LAYOUT_SLACK, so the two get their own; forty of them reuse it.
-    rerun(lambda f: renamed(f, 2))
-    last = rerun(lambda f: renamed(f, 40))
-
-    sizes = sample.execute(
-        "SELECT layout, count(*) FROM feature_layouts GROUP BY layout ORDER BY layout"
-    ).fetchall()
-    first_names = {name for r in first for name in r.features.feature}
-    assert [size for _, size in sizes] == [len(first_names), 100, 2]
+    assert [len(names) for names in layouts(sample)] == [100, 2]
     assert sample.execute(LONG).fetchall() == long_rows(last)
     used = sample.execute("SELECT DISTINCT layout FROM feature_vectors").fetchall()
-    assert used == [(sizes[1][0],)]
+    assert used == [(1,)]
+
+
+def test_a_new_layout_takes_in_the_names_of_a_close_one_so_both_batches_fit_it(
+    sample: psycopg.Connection,
+) -> None:
+    first = rerun_with(sample, lambda f: f)
+    # A batch without one of the features: the first layout serves it.
+    rerun_with(sample, lambda f: only(f, f.feature != "kurtosis"))
+    assert len(layouts(sample)) == 1
+
+    # A batch without it but with a new feature: its new layout also names the first
+    # layout's features (kurtosis included), so batches of either kind fit it.
+    def another(f: FeatureRows) -> FeatureRows:
+        extra = only(f, f.feature == "mean", {"mean": "extra"})
+        return FeatureRows.concat([only(f, f.feature != "kurtosis"), extra])
+
+    last = rerun_with(sample, another)
+
+    first_names, new_names = layouts(sample)
+    assert set(new_names) == {*first_names, "extra"}
+    assert set(first_names) == {name for r in first for name in r.features.feature}
+    assert sample.execute(LONG).fetchall() == long_rows(last)
 
 
 # ----------------------------------------------------------------------------- reading
