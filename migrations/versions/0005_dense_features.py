@@ -11,9 +11,10 @@ by ``feature_layouts``; an absent value is a NULL element (one bit). ``features`
 view with the old columns, so every query written for the table still answers.
 
 The upgrade moves existing rows into one layout (every feature name present, sorted);
-the downgrade moves them back into the long table. A vector's ``job_id`` is the latest
-job that wrote any of its values (the writer always rewrites a window whole, so today
-they are all the same).
+the downgrade moves them back into the long table, value for value. A vector's ``job_id``
+is the latest job that wrote any of its values (the writer always rewrote a window whole,
+so they are all the same); a long row whose value is NULL stated an absent value and
+stays absent (the writers never wrote one).
 """
 
 from alembic import op
