@@ -292,6 +292,7 @@ WHERE site = %(site)s AND signal = %(signal)s AND feature = %(feature)s
   AND window_start >= %(from)s AND window_start < %(to)s
 ORDER BY window_start
 """
+EXPLAIN_POINT_QUERY = "EXPLAIN (FORMAT JSON) " + POINT_QUERY
 POINT = {
     "site": "knudjepsen-afd3",
     "signal": "air_temp_c",
@@ -318,7 +319,7 @@ def test_one_site_signal_feature_and_time_range_reads_a_range_of_the_vector_key(
 
     with sample.transaction(force_rollback=True):
         sample.execute("SET LOCAL enable_seqscan = off")
-        (plan,) = sample.execute("EXPLAIN (FORMAT JSON) " + POINT_QUERY, POINT).fetchone()
+        (plan,) = sample.execute(EXPLAIN_POINT_QUERY, POINT).fetchone()
     vector_scans = [
         s for s in scans(plan[0]["Plan"]) if s.get("Relation Name") == "feature_vectors"
     ]

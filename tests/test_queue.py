@@ -154,8 +154,9 @@ def test_results_are_written_in_the_transaction_that_marks_the_job_done(
 
     def write_then_fail(c: psycopg.Connection, ids: set[int]) -> None:
         c.execute(
-            "INSERT INTO features (job_id, site, window_start, window_end, signal, feature, value)"
-            " VALUES (%s, 's', now(), now() + interval '1 day', 'x', 'mean', 1)",
+            "INSERT INTO feature_vectors"
+            " (job_id, site, window_start, window_end, signal, layout, vals)"
+            " VALUES (%s, 's', now(), now() + interval '1 day', 'x', 1, '{1}')",
             (job.id,),
         )
         raise RuntimeError("disk full")
@@ -163,7 +164,7 @@ def test_results_are_written_in_the_transaction_that_marks_the_job_done(
     with pytest.raises(RuntimeError):
         queue.complete(conn, worker="w", outcomes=[Outcome(job)], write_results=write_then_fail)
     with conn.transaction():
-        assert conn.execute("SELECT count(*) FROM features").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM feature_vectors").fetchone() == (0,)
     assert statuses(conn) == {"running": 1}
 
 
