@@ -60,6 +60,18 @@ def window_starts(
     return np.unique(np.concatenate(parts)).astype("datetime64[s]")
 
 
+def window_reach(
+    start: np.datetime64, end: np.datetime64, spec: WindowSpec
+) -> tuple[np.datetime64, np.datetime64]:
+    """[start, end) of the time the windows starting inside [start, end) cover (at least
+    [start, end) itself): the grid their features are computed from."""
+    start, end = np.datetime64(start, "s"), np.datetime64(end, "s")
+    starts = window_starts([(start, end)], spec)
+    if len(starts) == 0:
+        return start, end
+    return min(start, starts[0]), max(end, starts[-1] + spec.width_s)
+
+
 def samples_per_window(grid: Grid, spec: WindowSpec) -> int:
     """Grid buckets in one window; the width must be a whole number of buckets."""
     width, bucket = int(spec.width_s / SECOND), int(grid.step / SECOND)
