@@ -163,7 +163,7 @@ def test_fixture_formats_load(conn):
     ).fetchone()
     assert null_dkk == (None, 163.389999)
     locations = conn.execute("SELECT DISTINCT location FROM weather ORDER BY 1").fetchall()
-    assert locations == [("aarslev-celle5",), ("odense",)]
+    assert locations == [("aarslev-celle5",), ("aarslev-celle6",), ("odense",)]
 
 
 def bad_copy(tmp_path: Path, line_no: int, replacement: bytes) -> Path:
