@@ -11,14 +11,14 @@ sample interval for coverage.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import psycopg
 
 from greenhouse_queue.consumer.stages.raw import Buckets, Prices, StageInputs
-from greenhouse_queue.consumer.stages.times import as_utc, epoch_seconds
+from greenhouse_queue.consumer.stages.times import as_utc, epoch_seconds, to_datetime
 from greenhouse_queue.limits import LIMITS, Limit, like_pattern
 from greenhouse_queue.queries import query
 
@@ -55,9 +55,9 @@ def read_range(span_start: datetime, span_end: datetime, resolution: timedelta) 
     origin = start_s - -(-(start_s - first_day) // step_s) * step_s
     read_end = start_s + -(-(stop_day - start_s) // step_s) * step_s
     return {
-        "read_start": datetime.fromtimestamp(first_day, UTC),
-        "read_end": datetime.fromtimestamp(read_end, UTC),
-        "origin": datetime.fromtimestamp(origin, UTC),
+        "read_start": to_datetime(first_day),
+        "read_end": to_datetime(read_end),
+        "origin": to_datetime(origin),
     }
 
 

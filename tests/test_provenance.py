@@ -16,7 +16,8 @@ import pytest
 from greenhouse_queue.consumer.inputs import read_inputs
 from greenhouse_queue.consumer.stages.aggregate import aggregate
 from greenhouse_queue.producer.load import LoadError, load_files, read_file
-from tests.conftest import CONSUMER, PRODUCER, REPO, SAMPLE
+from greenhouse_queue.schema import downgrade
+from tests.conftest import CONSUMER, PRODUCER, REPO, SAMPLE, migrate
 
 # Real lines, unchanged, of two KnudJepsen exports that both carry the humidity deficit of
 # compartment 3 (local day 2016-09-05; tests/fixtures/real/README.md says how they were cut).
@@ -248,3 +249,25 @@ def test_two_cells_keep_their_own_outside_weather(conn):
     cell6 = [293.6, 403.5, 353.7, 345.2, 367.7, 266.4]
     assert own["aarslev-celle5"] == pytest.approx(sum(cell5) / 6, rel=1e-12)
     assert own["aarslev-celle6"] == pytest.approx(sum(cell6) / 6, rel=1e-12)
+
+
+def test_migration_0006_downgrades_cleanly_and_refuses_overlapping_live_windows(empty_db_url):
+    migrate(empty_db_url, "head")
+    downgrade(empty_db_url, "0004")
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables")}
+        assert not {"sources", "source_signals", "conflicts"} & tables
+        columns = conn.execute(
+            "SELECT count(*) FROM information_schema.columns"
+            " WHERE column_name IN ('source_id', 'rejected')"
+        ).fetchone()
+        assert columns == (0,)
+        conn.execute(
+            "INSERT INTO jobs (window_start, window_end) VALUES"
+            " ('2016-01-18', '2016-01-19'), ('2016-01-18 06:00', '2016-01-18 12:00')"
+        )
+    with pytest.raises(Exception, match=r"live job windows overlap: job 1 \[2016-01-18"):
+        migrate(empty_db_url, "head")
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute("UPDATE jobs SET status = 'cancelled' WHERE id = 2")
+    migrate(empty_db_url, "head")  # and up again

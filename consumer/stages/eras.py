@@ -326,17 +326,17 @@ def detect_changepoints(
 
 def _segment(
     grid: Grid,
-    own_lo: np.datetime64,
-    own_hi: np.datetime64,
+    decide_lo: np.datetime64,
+    decide_hi: np.datetime64,
     settings: EraSettings,
     min_size: int,
 ) -> EraResult:
-    """PELT per site on [own_lo - lookback, own_hi + lookahead); the changepoints inside
-    [own_lo, own_hi)."""
+    """PELT per site on [decide_lo - lookback, decide_hi + lookahead); the changepoints
+    inside [decide_lo, decide_hi), the range this segmentation decides."""
     signals = settings.signals
     times = grid.times
-    lo = own_lo - np.timedelta64(int(settings.lookback.total_seconds()), "s")
-    hi = own_hi + settings.ahead(grid.step)
+    lo = decide_lo - np.timedelta64(int(settings.lookback.total_seconds()), "s")
+    hi = decide_hi + settings.ahead(grid.step)
     sel = (times >= lo) & (times < hi)
     span_times = times[sel]
     found: list[Changepoint] = []
@@ -353,8 +353,8 @@ def _segment(
                 f"{', '.join(names)}; a change needs {2 * min_size} (min_size {min_size})"
             )
         if note is None:
-            in_own = (span_times[rows] >= own_lo) & (span_times[rows] < own_hi)
-            if not in_own.any():
+            in_range = (span_times[rows] >= decide_lo) & (span_times[rows] < decide_hi)
+            if not in_range.any():
                 note = "no usable data inside the job's own window"
         if note is not None:
             notes[site] = note
@@ -372,7 +372,7 @@ def _segment(
         for i in range(1, len(edges) - 1):
             a, k, b = edges[i - 1], edges[i], edges[i + 1]
             t = span_times[rows[k]]
-            if own_lo <= t < own_hi:
+            if decide_lo <= t < decide_hi:
                 gain = float(pc.cost(a, b) - pc.cost(a, k) - pc.cost(k, b))
                 found.append(Changepoint(site, to_datetime(t), gain, names))
     return EraResult(tuple(found), notes, penalties, used_signals)

@@ -16,6 +16,7 @@ from types import ModuleType
 import numpy as np
 
 from greenhouse_queue.consumer.stages.grid import Grid
+from greenhouse_queue.consumer.stages.times import epoch_seconds
 
 SECOND = np.timedelta64(1, "s")
 
@@ -51,8 +52,7 @@ def window_starts(
     step = int(spec.step_s / SECOND)
     parts = []
     for start, end in owned:
-        s = int(np.datetime64(start, "s").astype(np.int64))
-        e = int(np.datetime64(end, "s").astype(np.int64))
+        s, e = epoch_seconds(np.datetime64(start, "s")), epoch_seconds(np.datetime64(end, "s"))
         first = -(-s // step) * step  # ceil to the step grid
         parts.append(np.arange(first, e, step, dtype=np.int64))
     if not parts:
