@@ -84,25 +84,17 @@ FROM load_batch AS b
 WHERE b.vals[1] IS NOT NULL OR b.vals[2] IS NOT NULL
 ON CONFLICT (price_area, hour_utc) DO NOTHING;
 
--- name: find_conflicts
--- readings or weather: staged values that disagree with the stored value of another file
--- (and, for a key already disputed, with each of its known values).
+-- name: find_changes
+-- readings or weather: the stored values the staged block disagrees with.
 INSERT INTO load_changes (tbl, key, signal, time, old_value, old_source, new_value)
 SELECT %(tbl)s, b.key, s.signal, b.time, t.value, t.source_id, b.vals[s.i]
 FROM load_batch AS b
 CROSS JOIN unnest(%(signals)s::text[]) WITH ORDINALITY AS s(signal, i)
 JOIN {table} AS t ON t.time = b.time AND t.{key} = b.key AND t.signal = s.signal
-WHERE b.vals[s.i] IS NOT NULL
-  AND t.source_id IS DISTINCT FROM %(source)s
-  AND t.value <> b.vals[s.i]
-  AND NOT EXISTS (
-      SELECT 1 FROM conflicts AS c
-      WHERE c.tbl = %(tbl)s AND c.key = b.key AND c.signal = s.signal AND c.time = b.time
-        AND c.value = b.vals[s.i]
-  );
+WHERE b.vals[s.i] IS NOT NULL AND t.value <> b.vals[s.i];
 
--- name: find_price_conflicts
--- As find_conflicts, for the two prices of spot_prices.
+-- name: find_price_changes
+-- As find_changes, for the two prices of spot_prices.
 INSERT INTO load_changes (tbl, key, signal, time, old_value, old_source, new_value)
 SELECT 'spot_prices', b.key, s.signal, b.time, s.old, p.source_id, b.vals[s.i]
 FROM load_batch AS b
@@ -110,14 +102,18 @@ JOIN spot_prices AS p ON p.price_area = b.key AND p.hour_utc = b.time
 CROSS JOIN LATERAL (
     VALUES ('price_dkk_mwh', 1, p.price_dkk_mwh), ('price_eur_mwh', 2, p.price_eur_mwh)
 ) AS s(signal, i, old)
-WHERE b.vals[s.i] IS NOT NULL
-  AND p.source_id IS DISTINCT FROM %(source)s
-  AND s.old <> b.vals[s.i]
-  AND NOT EXISTS (
-      SELECT 1 FROM conflicts AS c
-      WHERE c.tbl = 'spot_prices' AND c.key = b.key AND c.signal = s.signal AND c.time = b.time
-        AND c.value = b.vals[s.i]
-  );
+WHERE b.vals[s.i] IS NOT NULL AND s.old <> b.vals[s.i];
+
+-- name: keep_conflicts
+-- Of the changes found, the conflicts: not with the file's own earlier rows, and not a
+-- value already known for a disputed key (whose stored value is the mean of its values).
+DELETE FROM load_changes AS l
+WHERE l.old_source = %(source)s
+   OR EXISTS (
+       SELECT 1 FROM conflicts AS c
+       WHERE c.tbl = l.tbl AND c.key = l.key AND c.signal = l.signal AND c.time = l.time
+         AND c.value = l.new_value
+   );
 
 -- name: record_conflicts
 -- Every distinct value of a newly disputed key: the one stored until now (unless the key
@@ -171,26 +167,6 @@ FROM (
 ) AS m
 WHERE p.price_area = m.key AND p.hour_utc = m.time
   AND NOT EXISTS (SELECT 1 FROM sources AS s WHERE s.id = p.source_id AND s.replace);
-
--- name: find_changes
--- readings or weather, --replace: the stored values the staged block changes.
-INSERT INTO load_changes (tbl, key, signal, time, old_value, old_source, new_value)
-SELECT %(tbl)s, b.key, s.signal, b.time, t.value, t.source_id, b.vals[s.i]
-FROM load_batch AS b
-CROSS JOIN unnest(%(signals)s::text[]) WITH ORDINALITY AS s(signal, i)
-JOIN {table} AS t ON t.time = b.time AND t.{key} = b.key AND t.signal = s.signal
-WHERE b.vals[s.i] IS NOT NULL AND t.value <> b.vals[s.i];
-
--- name: find_price_changes
--- As find_changes, for the two prices of spot_prices.
-INSERT INTO load_changes (tbl, key, signal, time, old_value, old_source, new_value)
-SELECT 'spot_prices', b.key, s.signal, b.time, s.old, p.source_id, b.vals[s.i]
-FROM load_batch AS b
-JOIN spot_prices AS p ON p.price_area = b.key AND p.hour_utc = b.time
-CROSS JOIN LATERAL (
-    VALUES ('price_dkk_mwh', 1, p.price_dkk_mwh), ('price_eur_mwh', 2, p.price_eur_mwh)
-) AS s(signal, i, old)
-WHERE b.vals[s.i] IS NOT NULL AND s.old <> b.vals[s.i];
 
 -- name: replace_rows
 -- readings or weather, --replace: every stored key the block carries takes its value, and

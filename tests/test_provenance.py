@@ -5,8 +5,6 @@ are bad rows."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +15,7 @@ from greenhouse_queue.consumer.inputs import read_inputs
 from greenhouse_queue.consumer.stages.aggregate import aggregate
 from greenhouse_queue.producer.load import LoadError, load_files, read_file
 from greenhouse_queue.schema import downgrade
-from tests.conftest import CONSUMER, PRODUCER, REPO, SAMPLE, migrate
+from tests.conftest import CONSUMER, PRODUCER, SAMPLE, migrate, run_cli
 
 # Real lines, unchanged, of two KnudJepsen exports that both carry the humidity deficit of
 # compartment 3 (local day 2016-09-05; tests/fixtures/real/README.md says how they were cut).
@@ -28,18 +26,6 @@ DEFICIT = (
     "SELECT time, value FROM readings"
     " WHERE site = 'knudjepsen-afd3' AND signal = 'humidity_deficit_g_m3' ORDER BY time"
 )
-
-
-def cli(program: list[str], url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*program, *args],
-        cwd=REPO,
-        env={**os.environ, "DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def raw_values(conn: psycopg.Connection) -> list[tuple]:
@@ -123,11 +109,11 @@ def test_two_load_orders_give_identical_stored_values_and_identical_features(db_
                 "TRUNCATE readings, weather, spot_prices, sites, sources, source_signals,"
                 " conflicts, jobs, features, resampled, changepoints"
             )
-        loaded = cli(PRODUCER, db_url, "load", *map(str, order))
+        loaded = run_cli(PRODUCER, db_url, "load", *map(str, order))
         assert loaded.returncode == 0, loaded.stderr
         day = ("--from", "2016-09-05", "--to", "2016-09-05")
-        assert cli(PRODUCER, db_url, "enqueue", *day).returncode == 0
-        drained = cli(CONSUMER, db_url, "run", "--drain", "--device", "cpu")
+        assert run_cli(PRODUCER, db_url, "enqueue", *day).returncode == 0
+        drained = run_cli(CONSUMER, db_url, "run", "--drain", "--device", "cpu")
         assert drained.returncode == 0, drained.stdout + drained.stderr
         with psycopg.connect(db_url) as conn:
             values = raw_values(conn)
@@ -166,12 +152,12 @@ def test_a_replaced_value_stays_when_a_disagreeing_file_comes_later(conn):
 
 
 def test_a_byte_identical_file_is_a_no_op_and_says_so(db_url):
-    first = cli(PRODUCER, db_url, "load", str(CLIMATE))
-    again = cli(PRODUCER, db_url, "load", str(CLIMATE))
+    first = run_cli(PRODUCER, db_url, "load", str(CLIMATE))
+    again = run_cli(PRODUCER, db_url, "load", str(CLIMATE))
     assert first.returncode == again.returncode == 0
     assert "2,880 rows loaded" in first.stdout
     assert "nothing to do, byte-identical to source 1 (NO3_LAMPEGRP_1.csv" in again.stdout
-    listed = cli(PRODUCER, db_url, "sources")
+    listed = run_cli(PRODUCER, db_url, "sources")
     assert listed.returncode == 0
     assert listed.stdout.count("NO3_LAMPEGRP_1.csv") == 1 and "2,880 values" in listed.stdout
 
@@ -181,13 +167,13 @@ def test_a_signal_the_limits_reject_is_reported_at_load_and_in_status(db_url):
     path = SAMPLE / "knudjepsen" / "NO3_LAMPEGRP_1.csv"
     co2 = read_file(path)["readings"].query("signal == 'co2_ppm'").value
     assert len(co2) > 4000 and (co2 == 0).all()
-    loaded = cli(PRODUCER, db_url, "load", str(path))
+    loaded = run_cli(PRODUCER, db_url, "load", str(path))
     assert loaded.returncode == 0, loaded.stderr
     line = (
         f"co2_ppm at knudjepsen-afd3: {len(co2):,} of {len(co2):,} values (100 %) outside 100..5000"
     )
     assert line in loaded.stdout
-    status = cli(PRODUCER, db_url, "status")
+    status = run_cli(PRODUCER, db_url, "status")
     assert status.returncode == 0
     assert "signals mostly outside the physical limits" in status.stdout
     assert f"{line} (NO3_LAMPEGRP_1.csv)" in status.stdout

@@ -4,8 +4,6 @@ same whatever the job widths and whatever order the jobs ran in."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -19,22 +17,14 @@ from greenhouse_queue.consumer.stages.grid import Grid
 from greenhouse_queue.consumer.stages.times import utc_seconds
 from greenhouse_queue.consumer.stages.windows import WindowSpec
 from greenhouse_queue.producer.load import load_files
-from tests.conftest import CONSUMER, PRODUCER, REPO
+from tests.conftest import CONSUMER, PRODUCER, run_cli
 
 HOUR = np.timedelta64(3600, "s")
 REAL = Path(__file__).resolve().parent / "fixtures" / "real"
 
 
 def run(program: list[str], url: str, *args: str) -> str:
-    done = subprocess.run(
-        [*program, *args],
-        cwd=REPO,
-        env={**os.environ, "DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    done = run_cli(program, url, *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 

@@ -23,9 +23,8 @@ _KEY_COLUMN = {READINGS: "site", WEATHER: "location"}
 # spot_prices has its own statements: two value columns instead of (signal, value) rows
 _PRICE_STATEMENTS = {
     "insert_rows": "insert_prices",
-    "find_conflicts": "find_price_conflicts",
-    "resolve_conflicts": "resolve_price_conflicts",
     "find_changes": "find_price_changes",
+    "resolve_conflicts": "resolve_price_conflicts",
     "replace_rows": "replace_prices",
 }
 
@@ -92,7 +91,7 @@ class SourceWriter:
                 for row in zip(block.keys, block.times, block.values, strict=True):
                     copy.write_row(row)
             params = {"source": self.source, "signals": list(block.signals), "tbl": block.table}
-            if self.replace:
+            if self.replace:  # what the block changes, then the change
                 cur.execute(statement("find_changes", block.table), params)
                 self.changed += cur.rowcount
                 cur.execute(statement("replace_rows", block.table), params)
@@ -101,7 +100,8 @@ class SourceWriter:
             if self.replace:
                 cur.execute(query("load", "forget_conflicts"), params)
             elif added < block.cells():
-                cur.execute(statement("find_conflicts", block.table), params)
+                cur.execute(statement("find_changes", block.table), params)
+                cur.execute(query("load", "keep_conflicts"), params)
             cur.execute(query("load", "clear_batch"))
         self.tables.add(block.table)
         return added
