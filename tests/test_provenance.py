@@ -18,7 +18,7 @@ from greenhouse_queue.schema import downgrade
 from tests.conftest import CONSUMER, PRODUCER, SAMPLE, migrate, run_cli
 
 # Real lines, unchanged, of two KnudJepsen exports that both carry the humidity deficit of
-# compartment 3 (local day 2016-09-05; tests/fixtures/real/README.md says how they were cut).
+# compartment 3 (local day 2016-09-05; tests/fixtures/README.md says how they were cut).
 REAL = Path(__file__).resolve().parent / "fixtures" / "real"
 CLIMATE = REAL / "knudjepsen" / "NO3_LAMPEGRP_1.csv"
 EXTRA = REAL / "knudjepsen" / "NO3NO4.extra.csv"
