@@ -102,53 +102,51 @@ def _load_one(conn, path, fmt, skip_bad_rows, tz, location, replace) -> FileRepo
     ctx = _context(path, fmt, tz, skip_bad_rows, location)
     sha256, size = file_digest(path)
     report = FileReport(path=path, format=ctx.fmt, sha256=sha256, replace=replace)
+    with conn.transaction():
+        report.identical_to = None if replace else same_file(conn, sha256)
+        if report.identical_to is None:
+            report.source = open_source(conn, path, sha256, size, ctx.fmt, replace=replace)
+            _store(conn, ctx, report)
+    report.seconds = clock.perf_counter() - started
+    return report
+
+
+def _store(conn: psycopg.Connection, ctx: Context, report: FileReport) -> None:
+    """Streams the file's blocks in as source ``report.source``, settles its conflicts and
+    records what it did, in the report and in ``sources``."""
     keys: dict[str, set[str]] = {READINGS: set(), WEATHER: set(), SPOT_PRICES: set()}
     signals: set[str] = set()
     tally = LimitTally()
-    with conn.transaction():
-        report.identical_to = None if replace else same_file(conn, sha256)
-        if report.identical_to is not None:
-            report.seconds = clock.perf_counter() - started
-            return report
-        report.source = open_source(conn, path, sha256, size, ctx.fmt, replace=replace)
-        writer = SourceWriter(conn, report.source, replace=replace)
-        for block in prefetch(_blocks(ctx)):
-            new = writer.write(block)
-            report.rows_loaded += new
-            report.rows_already_present += block.cells() - new
-            keys[block.table].update(block.keys)
-            signals.update(block.signals)
-            tally.add(block)
-            first, last = min(block.times), max(block.times)
-            if report.time_first is None or first < report.time_first:
-                report.time_first = first
-            if report.time_last is None or last > report.time_last:
-                report.time_last = last
-        settled = writer.finish()
-        report.rows_changed, report.changes = settled.changed, settled.by_signal
-        tallies = tally.tallies()
-        report.mostly_rejected = [t for t in tallies if t.mostly_rejected]
-        counts = {
-            "rows": report.rows_read,
-            "added": report.rows_loaded,
-            "changed": report.rows_changed,
-            "conflicts": report.conflicts,
-        }
-        close_source(
-            conn,
-            report.source,
-            counts=counts,
-            span=(report.time_first, report.time_last),
-            tallies=tallies,
-        )
+    writer = SourceWriter(conn, report.source, replace=report.replace)
+    for block in prefetch(_blocks(ctx)):
+        new = writer.write(block)
+        report.rows_loaded += new
+        report.rows_already_present += block.cells() - new
+        keys[block.table].update(block.keys)
+        signals.update(block.signals)
+        tally.add(block)
+        first, last = min(block.times), max(block.times)
+        if report.time_first is None or first < report.time_first:
+            report.time_first = first
+        if report.time_last is None or last > report.time_last:
+            report.time_last = last
+    settled = writer.finish()
+    report.rows_changed, report.changes = settled.changed, settled.by_signal
+    report.mostly_rejected = [t for t in tally.tallies() if t.mostly_rejected]
     report.sites = sorted(keys[READINGS])
     report.locations = sorted(keys[WEATHER])
     report.price_areas = sorted(keys[SPOT_PRICES])
     report.signals = sorted(signals)
     report.unknown_columns = ctx.unknown_columns
     report.bad_rows = ctx.bad_rows
-    report.seconds = clock.perf_counter() - started
-    return report
+    counts = {
+        "rows": report.rows_read,
+        "added": report.rows_loaded,
+        "changed": report.rows_changed,
+        "conflicts": report.conflicts,
+    }
+    span = (report.time_first, report.time_last)
+    close_source(conn, report.source, counts=counts, span=span, tallies=tally.tallies())
 
 
 def read_file(

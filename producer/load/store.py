@@ -65,10 +65,6 @@ class Settled:
     changed: int = 0
     by_signal: list[SignalChanges] = field(default_factory=list)
 
-    @property
-    def count(self) -> int:
-        return sum(s.count for s in self.by_signal)
-
 
 class SourceWriter:
     """Stores the blocks of one file under source ``source``."""
