@@ -1,4 +1,4 @@
-"""Benchmark 7: where the completion transaction spends its time. Runs the real stages for
+"""Benchmark 8: where the completion transaction spends its time. Runs the real stages for
 ``--batches`` batches of ``--batch`` one-day jobs of a drained database, in process, and
 completes each with the real writer, timing every statement and COPY of the transaction
 (client time: the server's work plus the round trip) and the Python that encodes them.

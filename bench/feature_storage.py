@@ -1,4 +1,4 @@
-"""Benchmark 6: how feature vectors are stored. The same vectors go into one table per
+"""Benchmark 7: how feature vectors are stored. The same vectors go into one table per
 storage option (inline and uncompressed as migration 0005 sets it, pglz or lz4 compressed
 TOAST, uncompressed out-of-line TOAST); each reports bytes on disk per stored value
 (indexes and TOAST included), the COPY time, and three reads: the long view over all of

@@ -37,7 +37,16 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("--skip-bad-rows", action="store_true", help="load good rows, report bad")
     load.add_argument("--tz", help="time zone of the file's timestamps (default: the format's)")
     load.add_argument("--location", help="weather location for Open-Meteo files")
+    load.add_argument(
+        "--replace",
+        action="store_true",
+        help="the files' values overwrite stored ones (a corrected export); counts the changes",
+    )
     load.set_defaults(handler=run_load)
+
+    sources = commands.add_parser("sources", help="the loaded files, newest first")
+    sources.add_argument("--limit", type=positive_int, default=50, help="how many to list")
+    sources.set_defaults(handler=run_sources)
 
     enqueue = commands.add_parser("enqueue", help="put one job per window into the queue")
     enqueue.add_argument("--from", dest="first", required=True, type=_arg(parse_date, "--from"))
@@ -98,12 +107,21 @@ def run_load(args: argparse.Namespace) -> int:
                 skip_bad_rows=args.skip_bad_rows,
                 tz=args.tz,
                 location=args.location,
+                replace=args.replace,
             )
         except LoadError as error:
             print(f"{PROGRAM}: error: {error}", file=sys.stderr)
             return 1
     for report in reports:
         print(report)
+    return 0
+
+
+def run_sources(args: argparse.Namespace) -> int:
+    from greenhouse_queue.producer.provenance import render_sources
+
+    with _connect() as conn:
+        print(render_sources(conn, limit=args.limit))
     return 0
 
 
@@ -117,7 +135,13 @@ def run_enqueue(args: argparse.Namespace) -> int:
         return USAGE_ERROR
     wanted = windows(args.first, args.last, args.window)
     with _connect() as conn:
-        result = queue.enqueue(conn, wanted, priority=args.priority, max_attempts=args.max_attempts)
+        try:
+            result = queue.enqueue(
+                conn, wanted, priority=args.priority, max_attempts=args.max_attempts
+            )
+        except queue.OverlappingWindows as error:
+            print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+            return 1
     print(
         f"enqueued {result.added} new jobs, {result.already_present} already present "
         f"({len(wanted)} windows of {format_duration(args.window)} "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -28,6 +29,21 @@ REPO = Path(__file__).resolve().parent.parent
 PRODUCER = [sys.executable, "-m", "greenhouse_queue.producer.cli"]
 CONSUMER = [sys.executable, "-m", "greenhouse_queue.consumer.cli"]
 TEMPLATE = "greenhouse_test_template"
+
+
+def run_cli(
+    program: list[str], url: str, *args: str, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """One of the CLIs, as a user runs it, against the database at ``url``."""
+    return subprocess.run(
+        [*program, *args],
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def with_database(url: str, name: str) -> str:

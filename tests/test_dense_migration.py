@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from greenhouse_queue.schema import downgrade, upgrade
+from greenhouse_queue.schema import alembic_config, downgrade, upgrade
 from tests.test_feature_storage import FIRST_DAY, LONG, complete, only, run_days, with_features
 
 # (job_id, site, feature, value); one job per (site, window, signal), as the writer leaves
@@ -24,6 +24,15 @@ ODD_ROWS = [
     (3, "aarslev-celle5 ø", "maximum", 1.7976931348623157e308),
     (3, "aarslev-celle5 ø", "minimum", -1.7976931348623157e308),
 ]
+
+
+def below_0005() -> str:
+    """The revision migration 0005 follows (it is chained to whatever head it met)."""
+    from alembic.script import ScriptDirectory
+
+    down = ScriptDirectory.from_config(alembic_config()).get_revision("0005").down_revision
+    assert isinstance(down, str)
+    return down
 
 
 def exact(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -62,7 +71,7 @@ def test_feature_rows_migrate_into_vectors_and_back_value_for_value(sample_db_ur
         dense = conn.execute(LONG).fetchall()
         assert len(dense) > 1000
 
-    downgrade(sample_db_url, "0004")
+    downgrade(sample_db_url, below_0005())
     with psycopg.connect(sample_db_url, autocommit=True) as conn:
         kinds = conn.execute(
             "SELECT relname, relkind FROM pg_class WHERE relname IN"
@@ -92,14 +101,14 @@ def test_feature_rows_migrate_into_vectors_and_back_value_for_value(sample_db_ur
         vectors = conn.execute("SELECT count(*) FROM feature_vectors").fetchone()[0]
         assert vectors < len(long) / 10
 
-    downgrade(sample_db_url, "0004")
+    downgrade(sample_db_url, below_0005())
     with psycopg.connect(sample_db_url, autocommit=True) as conn:
         assert exact(conn.execute(LONG).fetchall()) == exact(long)
     upgrade(sample_db_url)
 
 
 def test_an_empty_features_table_migrates_to_an_empty_view(db_url: str) -> None:
-    downgrade(db_url, "0004")
+    downgrade(db_url, below_0005())
     upgrade(db_url)
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM features").fetchone() == (0,)
