@@ -19,7 +19,7 @@ from psycopg import errors, sql
 
 from greenhouse_queue import queue
 from greenhouse_queue.consumer import copy_binary
-from greenhouse_queue.consumer.stages.grid import utc_seconds
+from greenhouse_queue.consumer.stages.times import utc_seconds
 from greenhouse_queue.db import mask_url
 from greenhouse_queue.queries import query
 from tests.chaos.conftest import sample_start
