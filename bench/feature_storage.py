@@ -1,5 +1,5 @@
 """Benchmark 7: how feature vectors are stored. The same vectors go into one table per
-storage option (inline and uncompressed as migration 0005 sets it, pglz or lz4 compressed
+storage option (inline and uncompressed as migration 0006 sets it, pglz or lz4 compressed
 TOAST, uncompressed out-of-line TOAST); each reports bytes on disk per stored value
 (indexes and TOAST included), the COPY time, and three reads: the long view over all of
 it, one site, signal and feature over all windows, and 40 columns of one signal as the wide
@@ -30,7 +30,7 @@ from greenhouse_queue.consumer import copy_binary
 
 # name -> (table storage parameters, column storage, compression)
 OPTIONS = {
-    "inline (0005)": ("toast_tuple_target = 8160", "MAIN", "pglz"),
+    "inline (0006)": ("toast_tuple_target = 8160", "MAIN", "pglz"),
     "toast pglz": ("toast_tuple_target = 2032", "EXTENDED", "pglz"),
     "toast lz4": ("toast_tuple_target = 2032", "EXTENDED", "lz4"),
     "toast uncompressed": ("toast_tuple_target = 2032", "EXTERNAL", "pglz"),

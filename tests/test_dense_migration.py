@@ -1,4 +1,4 @@
-"""Migration 0005 moves the long feature rows into vectors and back without losing a value.
+"""Migration 0006 moves the long feature rows into vectors and back without losing a value.
 
 Real rows: the stages run on the shipped sample and the real writer stores them (two
 feature layouts, as after a re-run with another set); a few hand-made rows add the awkward
@@ -26,11 +26,11 @@ ODD_ROWS = [
 ]
 
 
-def below_0005() -> str:
-    """The revision migration 0005 follows (it is chained to whatever head it met)."""
+def below_0006() -> str:
+    """The revision migration 0006 follows (it is chained to whatever head it met)."""
     from alembic.script import ScriptDirectory
 
-    down = ScriptDirectory.from_config(alembic_config()).get_revision("0005").down_revision
+    down = ScriptDirectory.from_config(alembic_config()).get_revision("0006").down_revision
     assert isinstance(down, str)
     return down
 
@@ -71,7 +71,7 @@ def test_feature_rows_migrate_into_vectors_and_back_value_for_value(sample_db_ur
         dense = conn.execute(LONG).fetchall()
         assert len(dense) > 1000
 
-    downgrade(sample_db_url, below_0005())
+    downgrade(sample_db_url, below_0006())
     with psycopg.connect(sample_db_url, autocommit=True) as conn:
         kinds = conn.execute(
             "SELECT relname, relkind FROM pg_class WHERE relname IN"
@@ -101,14 +101,14 @@ def test_feature_rows_migrate_into_vectors_and_back_value_for_value(sample_db_ur
         vectors = conn.execute("SELECT count(*) FROM feature_vectors").fetchone()[0]
         assert vectors < len(long) / 10
 
-    downgrade(sample_db_url, below_0005())
+    downgrade(sample_db_url, below_0006())
     with psycopg.connect(sample_db_url, autocommit=True) as conn:
         assert exact(conn.execute(LONG).fetchall()) == exact(long)
     upgrade(sample_db_url)
 
 
 def test_an_empty_features_table_migrates_to_an_empty_view(db_url: str) -> None:
-    downgrade(db_url, below_0005())
+    downgrade(db_url, below_0006())
     upgrade(db_url)
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM features").fetchone() == (0,)

@@ -1,4 +1,4 @@
-"""Feature values are stored as dense vectors (migration 0005); the ``features`` view still
+"""Feature values are stored as dense vectors (migration 0006); the ``features`` view still
 answers the long table's queries, a wide form serves models, and a job's completion writes
 its windows whole, in its one transaction.
 

@@ -237,7 +237,7 @@ def test_two_cells_keep_their_own_outside_weather(conn):
     assert own["aarslev-celle6"] == pytest.approx(sum(cell6) / 6, rel=1e-12)
 
 
-def test_migration_0006_downgrades_cleanly_and_refuses_overlapping_live_windows(empty_db_url):
+def test_migration_0005_downgrades_cleanly_and_refuses_overlapping_live_windows(empty_db_url):
     migrate(empty_db_url, "head")
     downgrade(empty_db_url, "0004")
     with psycopg.connect(empty_db_url, autocommit=True) as conn:

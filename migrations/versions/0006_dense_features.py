@@ -1,7 +1,7 @@
 """Dense feature storage: one array of values per (site, window, signal), same SQL for users.
 
-Revision ID: 0005
-Revises: 0006 (chained after main's head when it was merged)
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01
 
 The long ``features`` table stored one row per value (about 250 bytes on disk for an
@@ -19,8 +19,8 @@ stays absent (the writers never wrote one).
 
 from alembic import op
 
-revision = "0005"
-down_revision = "0006"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

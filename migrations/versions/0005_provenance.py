@@ -1,7 +1,7 @@
 """Data you can trust: where every raw value came from, conflicts kept, samples the limits
 rejected counted, and live job windows that can never overlap.
 
-Revision ID: 0006
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-01
 
@@ -19,7 +19,7 @@ Create Date: 2026-12-01
 
 from alembic import op
 
-revision = "0006"
+revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
