@@ -173,3 +173,51 @@ def sample_db_url(server_url: str, sample_template: str) -> Iterator[str]:
     url = create_database(server_url, template=sample_template)
     yield url
     drop_database(server_url, url)
+
+
+DRAINED_TEMPLATE = "greenhouse_drained_template"
+# A few days of each sample greenhouse, and one poison window that fails in stage features.
+DRAINED_RANGES = (("2016-01-20", "2016-01-23"), ("2014-03-25", "2014-03-27"))
+POISON_DAY = "2016-01-25"
+
+
+@pytest.fixture(scope="session")
+def drained_template(server_url: str, sample_template: str) -> str:
+    """A template with the sample loaded, a few windows done by a real consumer, and one
+    window failed for good in stage features (its only attempt hit an injected fault)."""
+    import subprocess
+
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(DRAINED_TEMPLATE)
+            )
+        )
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(DRAINED_TEMPLATE), sql.Identifier(sample_template)
+            )
+        )
+    env = {
+        **os.environ,
+        "DATABASE_URL": with_database(server_url, DRAINED_TEMPLATE),
+        "CONSUMER_FAULT_INJECT": f"features:{POISON_DAY}T00:00:00+00:00",
+    }
+
+    def run(*argv: str) -> None:
+        done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+
+    for first, last in DRAINED_RANGES:
+        run(*PRODUCER, "enqueue", "--from", first, "--to", last)
+    run(*PRODUCER, "enqueue", "--from", POISON_DAY, "--to", POISON_DAY, "--max-attempts", "1")
+    run(*CONSUMER, "run", "--drain", "--worker", "template-worker", "--batch", "4")
+    return DRAINED_TEMPLATE
+
+
+@pytest.fixture
+def drained_db_url(server_url: str, drained_template: str) -> Iterator[str]:
+    """A fresh database cloned from ``drained_template``."""
+    url = create_database(server_url, template=drained_template)
+    yield url
+    drop_database(server_url, url)

@@ -10,6 +10,8 @@ from types import ModuleType
 import pandas as pd
 import psycopg
 
+from greenhouse_queue import progress
+
 from . import aarslev_cell, aarslev_weather, elspot, knudjepsen, openmeteo
 from .detect import detect_format, normalise_format
 from .errors import LoadError
@@ -101,8 +103,9 @@ def _load_one(conn, path, fmt, skip_bad_rows, tz, location) -> FileReport:
     report = FileReport(path=path, format=ctx.fmt)
     keys: dict[str, set[str]] = {READINGS: set(), WEATHER: set(), SPOT_PRICES: set()}
     signals: set[str] = set()
-    with conn.transaction():
+    with conn.transaction(), progress.bar(f"load {path.name}", _rows_estimate(path)) as bar:
         for block, new in store_blocks(conn, prefetch(_blocks(ctx))):
+            bar.update(len(block))
             cells = block.cells()
             report.rows_loaded += new
             report.rows_already_present += cells - new
@@ -121,6 +124,16 @@ def _load_one(conn, path, fmt, skip_bad_rows, tz, location) -> FileReport:
     report.bad_rows = ctx.bad_rows
     report.seconds = clock.perf_counter() - started
     return report
+
+
+def _rows_estimate(path: Path) -> int | None:
+    """Lines in the file: about one row per line in every text export (None for JSON,
+    whose lines say nothing, and when no bar is drawn)."""
+    if not progress.enabled():
+        return None
+    with path.open("rb") as raw:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: raw.read(1 << 20), b""))
+    return lines if lines > 1 else None
 
 
 def read_file(
