@@ -3,6 +3,7 @@ is a terminal, so pipes, files, CI logs and cron mails stay clean."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 from tqdm import tqdm
@@ -16,6 +17,8 @@ def enabled() -> bool:
 def bar(label: str, total: float | None = None, unit: str = "rows") -> tqdm:
     """A bar to ``update(n)``; silent unless stderr is a terminal. Use it as a context
     manager: it disappears when the work is done (the command prints its own summary)."""
+    # A terminal that reports no size (a bare pty) would otherwise hide the bar entirely.
+    columns, lines = shutil.get_terminal_size((80, 24))
     return tqdm(
         total=total,
         desc=label,
@@ -24,6 +27,7 @@ def bar(label: str, total: float | None = None, unit: str = "rows") -> tqdm:
         file=sys.stderr,
         disable=not enabled(),
         leave=False,
-        dynamic_ncols=True,
+        ncols=min(100, columns or 80),
+        nrows=lines or 24,
         mininterval=0.25,
     )
