@@ -363,8 +363,10 @@ def run_export(args: argparse.Namespace) -> int:
     with _connect() as conn:
         summary = export(conn, args.out, fmt=fmt, wide=args.wide, selection=selection)
     shape = "wide" if args.wide else "long"
-    print(f"exported {summary.rows} rows x {summary.columns} columns ({shape}, {fmt})")
-    print(f"to {summary.path}")
+    print(
+        f"exported {summary.rows} rows x {summary.columns} columns ({shape}, {fmt}) "
+        f"to {summary.path}"
+    )
     return 0
 
 
