@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -145,23 +146,42 @@ def sample_files() -> list[Path]:
     )
 
 
+def recreate_database(server_url: str, name: str, *, template: str) -> str:
+    """Database ``name`` made afresh as a copy of ``template`` (a leftover one is dropped)."""
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        )
+    return with_database(server_url, name)
+
+
+def run_without(module: str, argv: list[str], url: str) -> subprocess.CompletedProcess[str]:
+    """``producer argv`` as on an installation that lacks ``module`` (an optional extra)."""
+    blocked = (
+        f"import sys; sys.modules[{module!r}] = None;"
+        "from greenhouse_queue.producer.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", blocked, *argv],
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="session")
 def sample_template(server_url: str, template_url: str) -> str:
     """A template database migrated to head with the shipped sample loaded."""
     from greenhouse_queue.producer.load import load_files
 
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(SAMPLE_TEMPLATE)
-            )
-        )
-        admin.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(SAMPLE_TEMPLATE), sql.Identifier(TEMPLATE)
-            )
-        )
-    url = with_database(server_url, SAMPLE_TEMPLATE)
+    url = recreate_database(server_url, SAMPLE_TEMPLATE, template=TEMPLATE)
     with psycopg.connect(url) as conn:
         load_files(conn, sample_files())
     return SAMPLE_TEMPLATE
@@ -185,22 +205,9 @@ POISON_DAY = "2016-01-25"
 def drained_template(server_url: str, sample_template: str) -> str:
     """A template with the sample loaded, a few windows done by a real consumer, and one
     window failed for good in stage features (its only attempt hit an injected fault)."""
-    import subprocess
-
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(DRAINED_TEMPLATE)
-            )
-        )
-        admin.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(DRAINED_TEMPLATE), sql.Identifier(sample_template)
-            )
-        )
     env = {
         **os.environ,
-        "DATABASE_URL": with_database(server_url, DRAINED_TEMPLATE),
+        "DATABASE_URL": recreate_database(server_url, DRAINED_TEMPLATE, template=sample_template),
         "CONSUMER_FAULT_INJECT": f"features:{POISON_DAY}T00:00:00+00:00",
     }
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +12,7 @@ import psycopg
 import pytest
 
 from greenhouse_queue.producer.export import Selection, export
-from tests.conftest import PRODUCER, REPO
+from tests.conftest import PRODUCER, REPO, run_without
 
 KEY = ["site", "window_start", "window_end"]
 
@@ -161,16 +160,8 @@ def test_bad_usage_is_refused_with_one_line_and_no_file(
 
 
 def test_without_pyarrow_parquet_says_what_to_install(drained_db_url: str, tmp_path: Path) -> None:
-    blocked = (
-        "import sys; sys.modules['pyarrow'] = None;"
-        "from greenhouse_queue.producer.cli import main; sys.exit(main(sys.argv[1:]))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", blocked, "export", "--out", str(tmp_path / "f.parquet")],
-        env={**os.environ, "DATABASE_URL": drained_db_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_without(
+        "pyarrow", ["export", "--out", str(tmp_path / "f.parquet")], drained_db_url
     )
     assert result.returncode == 2
     assert "pip install 'greenhouse-queue[parquet]'" in result.stderr

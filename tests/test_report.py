@@ -10,13 +10,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 from PIL import Image
 
-from tests.conftest import POISON_DAY, PRODUCER, REPO
+from tests.conftest import POISON_DAY, PRODUCER, REPO, run_without
 
 CHROMIUM_HINT = "chromium is missing: apt-get install -y chromium (.ci/run does this)"
 
@@ -106,17 +105,7 @@ def test_the_failures_table_lists_each_failed_job(drained_db_url: str, tmp_path:
 def test_without_plotly_the_report_says_what_to_install(
     drained_db_url: str, tmp_path: Path
 ) -> None:
-    blocked = (
-        "import sys; sys.modules['plotly'] = None;"
-        "from greenhouse_queue.producer.cli import main; sys.exit(main(sys.argv[1:]))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", blocked, "report", "--out", str(tmp_path)],
-        env={**os.environ, "DATABASE_URL": drained_db_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_without("plotly", ["report", "--out", str(tmp_path)], drained_db_url)
     assert result.returncode == 2
     assert "pip install 'greenhouse-queue[report]'" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "index.html").exists()
