@@ -92,6 +92,7 @@ def export(
     """Writes the selected features to ``path``; returns how many rows and columns."""
     params = selection.params()
     with conn.transaction():
+        conn.execute(query("export", "utc_timestamps"))
         pairs = conn.execute(query("export", "feature_columns"), params).fetchall()
         total = sum(rows for _, _, rows in pairs)
         wide_columns = [f"{signal}{SEPARATOR}{feature}" for signal, feature, _ in pairs]
@@ -136,11 +137,17 @@ def _chunks(
 
 
 def _frame(rows: list[tuple]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=LONG_COLUMNS)
-    for column in ("window_start", "window_end"):
-        frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[us, UTC]")
-    frame["value"] = frame["value"].astype("float64")
-    return frame
+    site, start, end, signal, feature, value = zip(*rows, strict=True)
+    return pd.DataFrame(
+        {
+            "site": site,
+            "window_start": pd.to_datetime(start, utc=True).astype("datetime64[us, UTC]"),
+            "window_end": pd.to_datetime(end, utc=True).astype("datetime64[us, UTC]"),
+            "signal": signal,
+            "feature": feature,
+            "value": pd.array(value, dtype="float64"),
+        }
+    )
 
 
 def _pivot(chunk: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

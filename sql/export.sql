@@ -2,6 +2,10 @@
 -- relation (site, window_start, window_end, signal, feature, value), whatever its storage.
 -- NULL filters match everything; windows are selected by window_start in [start, end).
 
+-- name: utc_timestamps
+-- Timestamps come back as UTC (a fixed offset: far cheaper to convert than a named zone).
+SET LOCAL TIME ZONE 'UTC';
+
 -- name: feature_columns
 -- The (signal, feature) pairs the filters select, with their row counts: the wide
 -- table's columns and the progress bar's total, in one pass.
