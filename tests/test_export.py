@@ -24,13 +24,22 @@ def producer(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def sql_rows(url: str, where: str = "true", params: dict | None = None) -> pd.DataFrame:
+ALL_ROWS = """
+SELECT site, window_start, window_end, signal, feature, value FROM features
+ORDER BY site, window_start, window_end, signal, feature
+"""
+FILTERED_ROWS = """
+SELECT site, window_start, window_end, signal, feature, value FROM features
+WHERE window_start >= '2016-01-21' AND window_start < '2016-01-23'
+  AND site = 'knudjepsen-afd3' AND signal IN ('air_temp_c', 'rh_percent')
+  AND feature IN ('mean', 'maximum')
+ORDER BY site, window_start, window_end, signal, feature
+"""
+
+
+def sql_rows(url: str, statement: str = ALL_ROWS) -> pd.DataFrame:
     with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT site, window_start, window_end, signal, feature, value FROM features"
-            f" WHERE {where} ORDER BY site, window_start, window_end, signal, feature",
-            params or {},
-        ).fetchall()
+        rows = conn.execute(statement).fetchall()
     frame = pd.DataFrame(rows, columns=[*KEY, "signal", "feature", "value"])
     for column in ("window_start", "window_end"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
@@ -125,12 +134,7 @@ def test_filters_select_days_sites_signals_and_features(
     )
 
     assert result.returncode == 0, result.stderr
-    expected = sql_rows(
-        drained_db_url,
-        "window_start >= '2016-01-21' AND window_start < '2016-01-23'"
-        " AND site = 'knudjepsen-afd3' AND signal IN ('air_temp_c', 'rh_percent')"
-        " AND feature IN ('mean', 'maximum')",
-    )
+    expected = sql_rows(drained_db_url, FILTERED_ROWS)
     assert len(expected) == 2 * 4 * 2 * 2  # 2 days x 4 windows x 2 signals x 2 features
     pd.testing.assert_frame_equal(normalised(pd.read_csv(out)), normalised(expected))
 
