@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -11,6 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from greenhouse_queue import queue
 from greenhouse_queue.cli import (
@@ -21,7 +22,7 @@ from greenhouse_queue.cli import (
     positive_int,
     run_command,
 )
-from greenhouse_queue.db import connect, database_url
+from greenhouse_queue.db import DatabaseUnavailable, connect, database_url, mask_url
 from greenhouse_queue.durations import format_duration
 from greenhouse_queue.producer import snapshot
 from greenhouse_queue.producer import status as status_report
@@ -329,8 +330,14 @@ def run_status(args: argparse.Namespace) -> int:
         if args.watch:
             from greenhouse_queue.producer.watch import watch
 
-            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends
+            try:
                 watch(lambda: snapshot.take(conn, failures=args.failures), args.watch, sys.stdout)
+            except KeyboardInterrupt:
+                return 0  # Ctrl-C is how a watch ends
+            except psycopg.OperationalError as error:
+                raise DatabaseUnavailable(
+                    f"lost the database while watching: {mask_url(str(error)).strip()}"
+                ) from None
             return 0
         if args.json:
             facts = snapshot.to_json(snapshot.take(conn, failures=args.failures))

@@ -126,7 +126,10 @@ def read_until(fd: int, wanted: int, timeout: float = 60) -> str:
     while text.count(HOME_AND_CLEAR) < wanted and time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], 0.5)
         if ready:
-            text += os.read(fd, 65536).decode("utf-8", "replace")
+            try:
+                text += os.read(fd, 65536).decode("utf-8", "replace")
+            except OSError:  # the program exited and closed the terminal
+                break
     return text
 
 
@@ -171,3 +174,31 @@ def test_status_rejects_a_watch_interval_that_is_not_positive(drained_db_url: st
     result = producer(drained_db_url, "status", "--watch", "0")
     assert result.returncode == 2
     assert "--watch: must be above 0" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_watch_that_loses_the_database_ends_with_one_line(busy_url: str) -> None:
+    main, child = pty.openpty()
+    process = subprocess.Popen(
+        [*PRODUCER, "status", "--watch", "0.2"],
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": busy_url},
+        stdin=child,
+        stdout=child,
+        stderr=child,
+    )
+    os.close(child)
+    try:
+        read_until(main, wanted=1)
+        with psycopg.connect(busy_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        assert process.wait(timeout=60) == 1
+        text = read_until(main, wanted=10**6, timeout=2)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(main)
+    assert "producer: error: lost the database while watching" in text, text
+    assert "Traceback" not in text
