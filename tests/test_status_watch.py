@@ -133,17 +133,23 @@ def read_until(fd: int, wanted: int, timeout: float = 60) -> str:
     return text
 
 
-def test_watch_redraws_in_place_on_a_terminal_until_ctrl_c(busy_url: str) -> None:
+def watch_on_a_terminal(url: str) -> tuple[int, subprocess.Popen[bytes]]:
+    """`producer status --watch 0.2` on a pseudo-terminal: (its terminal's fd, the process)."""
     main, child = pty.openpty()
     process = subprocess.Popen(
         [*PRODUCER, "status", "--watch", "0.2"],
         cwd=REPO,
-        env={**os.environ, "DATABASE_URL": busy_url},
+        env={**os.environ, "DATABASE_URL": url},
         stdin=child,
         stdout=child,
         stderr=child,
     )
     os.close(child)
+    return main, process
+
+
+def test_watch_redraws_in_place_on_a_terminal_until_ctrl_c(busy_url: str) -> None:
+    main, process = watch_on_a_terminal(busy_url)
     try:
         text = read_until(main, wanted=3)
         process.send_signal(signal.SIGINT)
@@ -177,16 +183,7 @@ def test_status_rejects_a_watch_interval_that_is_not_positive(drained_db_url: st
 
 
 def test_a_watch_that_loses_the_database_ends_with_one_line(busy_url: str) -> None:
-    main, child = pty.openpty()
-    process = subprocess.Popen(
-        [*PRODUCER, "status", "--watch", "0.2"],
-        cwd=REPO,
-        env={**os.environ, "DATABASE_URL": busy_url},
-        stdin=child,
-        stdout=child,
-        stderr=child,
-    )
-    os.close(child)
+    main, process = watch_on_a_terminal(busy_url)
     try:
         read_until(main, wanted=1)
         with psycopg.connect(busy_url, autocommit=True) as admin:
