@@ -75,6 +75,11 @@ def _one_statement(conn: psycopg.Connection) -> Iterator[None]:
             yield
 
 
+class OverlappingWindows(Exception):
+    """An enqueue was refused: a requested window overlaps a live job's window of another
+    width (jobs_no_overlap). Nothing was enqueued; the message names the windows."""
+
+
 def enqueue(
     conn: psycopg.Connection,
     windows: Sequence[tuple[datetime, datetime]],
@@ -82,17 +87,34 @@ def enqueue(
     priority: int = 0,
     max_attempts: int = 5,
 ) -> EnqueueResult:
-    with _one_statement(conn):
-        added = conn.execute(
-            query("queue", "enqueue"),
-            {
-                "starts": [start for start, _ in windows],
-                "ends": [end for _, end in windows],
-                "priority": priority,
-                "max_attempts": max_attempts,
-            },
-        ).fetchall()
+    """Enqueues ``windows``; identical live windows are already present, overlapping
+    ones refuse the whole call (OverlappingWindows)."""
+    span = {"starts": [start for start, _ in windows], "ends": [end for _, end in windows]}
+    try:
+        with _one_statement(conn):
+            added = conn.execute(
+                query("queue", "enqueue"),
+                {**span, "priority": priority, "max_attempts": max_attempts},
+            ).fetchall()
+    except psycopg.errors.ExclusionViolation:
+        raise OverlappingWindows(_overlaps(conn, span)) from None
     return EnqueueResult(added=len(added), already_present=len(windows) - len(added))
+
+
+def _overlaps(conn: psycopg.Connection, span: dict[str, list[datetime]]) -> str:
+    shown = 5
+    rows = conn.execute(query("queue", "overlapping_windows"), {**span, "limit": shown + 1})
+    found = rows.fetchall()
+    pairs = "; ".join(
+        f"[{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}) overlaps job {job} "
+        f"[{job_start:%Y-%m-%d %H:%M}, {job_end:%Y-%m-%d %H:%M}) ({status})"
+        for start, end, job, job_start, job_end, status in found[:shown]
+    )
+    more = ", and more" if len(found) > shown else ""
+    return (
+        f"windows overlap live jobs of another width: {pairs}{more}. Nothing was enqueued: "
+        "use the live jobs' --window, or cancel the queued ones first (producer cancel)"
+    )
 
 
 def claim(
@@ -224,6 +246,7 @@ __all__ = [
     "EnqueueResult",
     "Job",
     "Outcome",
+    "OverlappingWindows",
     "claim",
     "complete",
     "describe",

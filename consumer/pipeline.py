@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -19,18 +19,23 @@ import psycopg
 
 from greenhouse_queue.consumer.inputs import read_inputs
 from greenhouse_queue.consumer.stages.aggregate import aggregate
-from greenhouse_queue.consumer.stages.eras import PENALTY_FACTOR, EraResult, detect_changepoints
+from greenhouse_queue.consumer.stages.eras import (
+    PENALTY_FACTOR,
+    EraResult,
+    Eras,
+    EraSettings,
+    era_reach,
+)
 from greenhouse_queue.consumer.stages.features import (
     DEFAULT_FEATURE_SET,
     FeatureRows,
     extract_features,
 )
 from greenhouse_queue.consumer.stages.gapfill import fill_gaps
-from greenhouse_queue.consumer.stages.grid import Grid, utc_seconds
-from greenhouse_queue.consumer.stages.windows import WindowSpec
+from greenhouse_queue.consumer.stages.grid import Grid
+from greenhouse_queue.consumer.stages.times import EPOCH, to_datetime, utc_seconds
+from greenhouse_queue.consumer.stages.windows import WindowSpec, window_reach
 from greenhouse_queue.queue import Job
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -42,13 +47,22 @@ class PipelineConfig:
     era_penalty_factor: float = PENALTY_FACTOR
     feature_set: str = DEFAULT_FEATURE_SET
 
+    @property
+    def eras(self) -> EraSettings:
+        return EraSettings(lookback=self.era_lookback, penalty_factor=self.era_penalty_factor)
+
     def span(self, jobs: Sequence[Job]) -> tuple[datetime, datetime]:
-        """What a batch reads: each job's window, the look-back for eras before it, the
-        feature windows reaching past it, and a max_gap margin on both sides so that a
-        bucket's gap filling never depends on where the batch happened to start or end."""
+        """What a batch reads: each job's window, what its eras read around it (their
+        days, the day before, the look-back and look-ahead), the feature windows reaching
+        past it, and a max_gap margin on both sides so that a bucket's gap filling never
+        depends on where the batch happened to start or end."""
         margin = self.max_gap + self.resolution
-        start = min(job.window_start for job in jobs) - self.era_lookback - margin
-        end = max(job.window_end for job in jobs) + self.windows.width + margin
+        step = np.timedelta64(int(self.resolution.total_seconds()), "s")
+        first = min(job.window_start for job in jobs)
+        last = max(job.window_end for job in jobs)
+        era_start, era_end = era_reach(first, last, self.eras, step)
+        start = min(to_datetime(era_start), first) - margin
+        end = max(to_datetime(era_end), last + self.windows.width) + margin
         # Buckets line up with the epoch whatever the batch, so a bucket's contents never
         # depend on which jobs happened to be claimed together.
         return start - (start - EPOCH) % self.resolution, end + (EPOCH - end) % self.resolution
@@ -71,6 +85,8 @@ class JobResult:
     features: FeatureRows
     eras: EraResult
     stage_seconds: dict[str, float]
+    # the grid its features read, written to resampled: [window_start, last window's end)
+    traced: tuple[np.datetime64, np.datetime64]
 
     @property
     def notes(self) -> dict[str, Any]:
@@ -128,18 +144,21 @@ def run_batch(
             feature_set=config.feature_set,
         )
     results = []
+    eras = Eras(grid, config.eras)
     for job in jobs:
         with timer.stage("eras"):
             hook("eras")
-            eras = detect_changepoints(
-                grid,
-                utc_seconds(job.window_start),
-                utc_seconds(job.window_end),
-                lookback=config.era_lookback,
-                penalty_factor=config.era_penalty_factor,
-            )
+            found = eras.window(job.window_start, job.window_end)
+        start, end = utc_seconds(job.window_start), utc_seconds(job.window_end)
         results.append(
-            JobResult(job, grid, rows_within(features, job.window_start, job.window_end), eras, {})
+            JobResult(
+                job,
+                grid,
+                rows_within(features, job.window_start, job.window_end),
+                found,
+                {},
+                window_reach(start, end, config.windows),
+            )
         )
     per_job = {name: seconds / len(jobs) for name, seconds in timer.seconds.items()}
     for result in results:

@@ -15,7 +15,7 @@ import psycopg
 from greenhouse_queue.consumer import copy_binary
 from greenhouse_queue.consumer.pipeline import JobResult
 from greenhouse_queue.consumer.stages.features import FeatureRows
-from greenhouse_queue.consumer.stages.grid import utc_seconds
+from greenhouse_queue.consumer.stages.times import to_datetime, utc_seconds
 from greenhouse_queue.queries import query
 
 FEATURE_TYPES = ["int8", "text", "timestamptz", "timestamptz", "text", "text", "float8"]
@@ -30,7 +30,7 @@ def write(conn: psycopg.Connection, results: Sequence[JobResult], owned: set[int
     conn.execute(query("results", "delete_stale_features"), owned_windows)
     conn.execute(query("results", "upsert_features"))
     _copy_stream(conn, "copy_resampled", _resampled_copy_data(mine))
-    conn.execute(query("results", "delete_stale_resampled"), owned_windows)
+    conn.execute(query("results", "delete_stale_resampled"), _traced_ranges(mine))
     conn.execute(query("results", "upsert_resampled"))
     _copy(conn, "copy_changepoints", CHANGEPOINT_TYPES, _changepoint_rows(mine))
     conn.execute(query("results", "delete_changepoints"), {"ids": sorted(owned)})
@@ -48,6 +48,21 @@ def _owned_windows(results: Sequence[JobResult]) -> dict[str, object]:
         "last": max(job.window_end for job in jobs),
         "starts": [job.window_start for job in jobs],
         "ends": [job.window_end for job in jobs],
+    }
+
+
+def _traced_ranges(results: Sequence[JobResult]) -> dict[str, object]:
+    """As _owned_windows, for the resampled rows: each job writes the grid its feature
+    windows read, which reaches past its window by a window width less a step."""
+    starts = [to_datetime(result.traced[0]) for result in results]
+    ends = [to_datetime(result.traced[1]) for result in results]
+    return {
+        "sites": sorted({site for result in results for site in result.grid.sites}),
+        "signals": sorted({signal for result in results for signal in result.grid.signals}),
+        "first": min(starts),
+        "last": max(ends),
+        "starts": starts,
+        "ends": ends,
     }
 
 
@@ -119,23 +134,20 @@ def _blocks(
 
 
 def _resampled_copy_data(results: Sequence[JobResult]) -> Iterable[bytes]:
-    """The binary COPY stream of the resampled rows (as copy_resampled lists them): one block per
-    site, signal and NULL-ness, so every row of a block has the same layout."""
+    """The binary COPY stream of the resampled rows (as copy_resampled lists them): one block
+    per site, signal and NULL-ness, so every row of a block has the same layout.
+
+    A job writes the grid its feature windows were computed from, weather and prices
+    included: every bucket with a value, a raw sample or a rejected one. Buckets with
+    none of these are silence, not rows."""
     yield copy_binary.HEADER
-    for result in results:
+    for result, buckets in _traced_buckets(results):
         grid, job = result.grid, result.job
-        times = grid.times
-        lo = np.searchsorted(times, utc_seconds(job.window_start))
-        hi = np.searchsorted(times, utc_seconds(job.window_end))
-        value = grid.value[:, :, lo:hi]
-        count = grid.count[:, :, lo:hi]
-        # Buckets with neither a value nor a raw sample are silence, not rows; joined
-        # weather and prices are kept only where the site itself logged something.
-        present = ~np.isnan(value) | (count > 0)
-        logged = present[:, grid.own_signal_mask].any(axis=1)  # (S, T)
-        context = ~grid.own_signal_mask[None, :, None]
-        keep = present & (logged[:, None, :] | ~context)
-        stamps = copy_binary.timestamptz(times[lo:hi])
+        value = grid.value[:, :, buckets]
+        count = grid.count[:, :, buckets]
+        rejected = grid.rejected_counts[:, :, buckets]
+        keep = ~np.isnan(value) | (count > 0) | (rejected > 0)
+        stamps = copy_binary.timestamptz(grid.times[buckets])
         for s, site in enumerate(grid.sites):
             for k, signal in enumerate(grid.signals):
                 for empty in (False, True):
@@ -150,11 +162,31 @@ def _resampled_copy_data(results: Sequence[JobResult]) -> Iterable[bytes]:
                                 ("text", signal),
                                 ("float8", None if empty else value[s, k, t]),
                                 ("int4", count[s, k, t]),
-                                ("float8", grid.coverage[s, k, lo + t]),
-                                ("bool", grid.filled[s, k, lo + t]),
+                                ("float8", grid.coverage[s, k, buckets[t]]),
+                                ("bool", grid.filled[s, k, buckets[t]]),
+                                ("int4", rejected[s, k, t]),
                             ],
                         )
     yield copy_binary.TRAILER
+
+
+def _traced_buckets(results: Sequence[JobResult]) -> Iterable[tuple[JobResult, np.ndarray]]:
+    """Each job's grid bucket indices to write, every bucket once per batch: a job's own
+    window first, then the reach of its feature windows that no job of the batch wrote."""
+    taken: dict[int, np.ndarray] = {}
+    spans = []
+    for result in results:
+        times, job = result.grid.times, result.job
+        own = np.searchsorted(times, [utc_seconds(job.window_start), utc_seconds(job.window_end)])
+        reach = np.searchsorted(times, list(result.traced))
+        mask = taken.setdefault(id(result.grid), np.zeros(len(times), dtype=bool))
+        mask[own[0] : own[1]] = True
+        spans.append((result, own, reach, mask))
+    for result, own, reach, mask in spans:
+        tail = np.arange(reach[0], reach[1])
+        tail = tail[((tail < own[0]) | (tail >= own[1])) & ~mask[tail]]
+        mask[tail] = True
+        yield result, np.concatenate([np.arange(own[0], own[1]), tail])
 
 
 def _changepoint_rows(results: Sequence[JobResult]) -> Iterable[tuple]:

@@ -27,7 +27,7 @@ from greenhouse_queue.durations import format_duration
 from greenhouse_queue.producer import snapshot
 from greenhouse_queue.producer import status as status_report
 from greenhouse_queue.producer.export import FORMATS as EXPORT_FORMATS
-from greenhouse_queue.producer.load.detect import FORMATS
+from greenhouse_queue.producer.load.formats import FORMATS
 from greenhouse_queue.producer.windows import parse_date, parse_window, windows
 from greenhouse_queue.schema import require_current
 
@@ -82,6 +82,17 @@ def parser() -> argparse.ArgumentParser:
         "--location",
         metavar="NAME",
         help="weather location of Open-Meteo files (default: open-meteo)",
+    )
+    load.add_argument(
+        "--replace",
+        action="store_true",
+        help="the files' values overwrite stored ones (a corrected export); counts the "
+        "changes (default: off, stored values stay)",
+    )
+
+    sources = command("sources", "the loaded files, newest first", run_sources)
+    sources.add_argument(
+        "--limit", type=positive_int, default=50, metavar="N", help="how many to list (default 50)"
     )
 
     enqueue = command("enqueue", "put one job per window into the queue", run_enqueue)
@@ -275,12 +286,21 @@ def run_load(args: argparse.Namespace) -> int:
                 skip_bad_rows=args.skip_bad_rows,
                 tz=args.tz,
                 location=args.location,
+                replace=args.replace,
             )
         except LoadError as error:
             print(f"{PROGRAM}: error: {error}", file=sys.stderr)
             return 1
     for report in reports:
         print(report)
+    return 0
+
+
+def run_sources(args: argparse.Namespace) -> int:
+    from greenhouse_queue.producer.provenance import render_sources
+
+    with _connect() as conn:
+        print(render_sources(conn, limit=args.limit))
     return 0
 
 
@@ -294,7 +314,13 @@ def run_enqueue(args: argparse.Namespace) -> int:
         return USAGE_ERROR
     wanted = windows(args.first, args.last, args.window)
     with _connect() as conn:
-        result = queue.enqueue(conn, wanted, priority=args.priority, max_attempts=args.max_attempts)
+        try:
+            result = queue.enqueue(
+                conn, wanted, priority=args.priority, max_attempts=args.max_attempts
+            )
+        except queue.OverlappingWindows as error:
+            print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+            return 1
     print(
         f"enqueued {result.added} new jobs, {result.already_present} already present "
         f"({len(wanted)} windows of {format_duration(args.window)} "

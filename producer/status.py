@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
+from greenhouse_queue.producer.provenance import rejected_signals
 from greenhouse_queue.producer.snapshot import STATES, Counts
 from greenhouse_queue.queries import query
 
@@ -14,6 +15,7 @@ def render(conn: psycopg.Connection, *, failures: int = 10) -> str:
         failed = conn.execute(query("queue", "failures"), {"limit": failures}).fetchall()
         running = conn.execute(query("queue", "running"), {"limit": 20}).fetchall()
         features = conn.execute(query("queue", "feature_counts")).fetchone()
+        rejected = rejected_signals(conn)
     lines = [_counts(counts)]
     if running:
         lines.append("running:")
@@ -32,7 +34,7 @@ def render(conn: psycopg.Connection, *, failures: int = 10) -> str:
     if features:
         values, sites, site_windows = features
         lines.append(f"features: {values} values for {site_windows} site-windows at {sites} sites")
-    return "\n".join(lines)
+    return "\n".join(lines + rejected)
 
 
 def _counts(rows: list[tuple]) -> str:

@@ -2,8 +2,9 @@
 -- data. Read by consumer/inputs.py only. Buckets are date_bin(%(step)s, time, %(origin)s),
 -- returned as epoch seconds so no time zone setting can shift them.
 --
--- Physical limits (consumer/stages/limits.py) are applied to every raw sample before it
--- is summed, so a sensor error code cannot hide inside a bucket mean. The caller passes
+-- Physical limits (common/limits.py) are applied to every raw sample before it is summed,
+-- so a sensor error code cannot hide inside a bucket mean; the samples they reject are
+-- counted per bucket (stage 1 then gives such a bucket no value). The caller passes
 -- the table as arrays: exact names, and LIKE patterns that never overlap each other.
 -- They are resolved once per distinct signal of the span (a dozen names), and the rows
 -- meet their bounds in a hash join: matching every row against the patterns cost more
@@ -21,7 +22,8 @@ SELECT site, location, price_area FROM sites ORDER BY site;
 
 -- name: reading_buckets
 -- Per (site, signal, bucket) of the read range: sum and count of the in-limit readings in
--- [start, end), and the number and time width of all its readings.
+-- [start, end), the count of those outside the limits, and the number and time width of
+-- all its readings.
 WITH exact AS (
     SELECT * FROM unnest(%(exact_names)s::text[], %(exact_low)s::float8[],
                          %(exact_high)s::float8[]) AS e(signal, low, high)
@@ -41,7 +43,9 @@ WITH exact AS (
     LEFT JOIN pattern AS p ON e.signal IS NULL AND n.signal LIKE p.pattern
 ), s AS (
     SELECT r.site, r.signal, r.time, r.value,
-           r.time >= %(start)s AND r.time < %(end)s AND r.value <> 'NaN'::float8
+           r.time >= %(start)s AND r.time < %(end)s AS mine,
+           -- NaN sorts above Infinity in PostgreSQL: it fails the first test
+           r.value < 'Infinity'::float8 AND r.value > '-Infinity'::float8
                AND r.value BETWEEN b.low AND b.high AS ok
     FROM r JOIN bound AS b ON b.signal = r.signal
 )
@@ -49,8 +53,9 @@ SELECT site AS key,
        signal,
        extract(epoch FROM date_bin(%(step)s, time, %(origin)s))::bigint AS bucket,
        -- numeric: exact, so the same whatever the scan order
-       (sum(value::numeric) FILTER (WHERE ok))::float8 AS total,
-       count(*) FILTER (WHERE ok) AS n,
+       (sum(value::numeric) FILTER (WHERE mine AND ok))::float8 AS total,
+       count(*) FILTER (WHERE mine AND ok) AS n,
+       count(*) FILTER (WHERE mine AND NOT ok) AS rejected,
        count(*) AS n_all,
        extract(epoch FROM max(time) - min(time))::float8 AS width_s
 FROM s
@@ -83,15 +88,17 @@ WITH exact AS (
     LEFT JOIN pattern AS p ON e.signal IS NULL AND n.grid_signal LIKE p.pattern
 ), s AS (
     SELECT w.location, w.signal, w.time, w.value,
-           w.time >= %(start)s AND w.time < %(end)s AND w.value <> 'NaN'::float8
+           w.time >= %(start)s AND w.time < %(end)s AS mine,
+           w.value < 'Infinity'::float8 AND w.value > '-Infinity'::float8
                AND w.value BETWEEN b.low AND b.high AS ok
     FROM w JOIN bound AS b ON b.signal = w.signal
 )
 SELECT location AS key,
        signal,
        extract(epoch FROM date_bin(%(step)s, time, %(origin)s))::bigint AS bucket,
-       (sum(value::numeric) FILTER (WHERE ok))::float8 AS total,
-       count(*) FILTER (WHERE ok) AS n,
+       (sum(value::numeric) FILTER (WHERE mine AND ok))::float8 AS total,
+       count(*) FILTER (WHERE mine AND ok) AS n,
+       count(*) FILTER (WHERE mine AND NOT ok) AS rejected,
        count(*) AS n_all,
        extract(epoch FROM max(time) - min(time))::float8 AS width_s
 FROM s

@@ -9,6 +9,18 @@ FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS w(window_star
 ON CONFLICT (window_start, window_end) WHERE status IN ('queued', 'running', 'done') DO NOTHING
 RETURNING id;
 
+-- name: overlapping_windows
+-- Why an enqueue broke jobs_no_overlap: live jobs whose window overlaps a requested one
+-- without being the same window (the GiST index of the constraint finds them).
+SELECT w.window_start, w.window_end, j.id, j.window_start, j.window_end, j.status
+FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) AS w(window_start, window_end)
+JOIN jobs AS j
+    ON tstzrange(j.window_start, j.window_end) && tstzrange(w.window_start, w.window_end)
+WHERE j.status IN ('queued', 'running', 'done')
+  AND (j.window_start, j.window_end) <> (w.window_start, w.window_end)
+ORDER BY w.window_start, j.window_start
+LIMIT %(limit)s;
+
 -- name: claim
 -- Claims up to %(batch)s jobs in one statement. Jobs whose lease lapsed (their worker
 -- died or hung) come first, then queued jobs by priority, run_after and id; jobs whose
@@ -159,10 +171,17 @@ WHERE status = 'queued' AND window_start >= %(start)s AND window_end <= %(end)s
 RETURNING id;
 
 -- name: retry_failed
-UPDATE jobs
+-- A failed window that a live window of another width now overlaps stays failed
+-- (jobs_no_overlap would refuse it).
+UPDATE jobs AS f
 SET status = 'queued', attempts = 0, run_after = now(), finished_at = NULL
-WHERE status = 'failed' AND window_start >= %(start)s AND window_end <= %(end)s
-RETURNING id;
+WHERE f.status = 'failed' AND f.window_start >= %(start)s AND f.window_end <= %(end)s
+  AND NOT EXISTS (
+      SELECT 1 FROM jobs AS j
+      WHERE j.status IN ('queued', 'running', 'done')
+        AND tstzrange(j.window_start, j.window_end) && tstzrange(f.window_start, f.window_end)
+  )
+RETURNING f.id;
 
 -- name: feature_counts
 SELECT count(*) AS feature_values, count(DISTINCT site) AS sites,

@@ -36,12 +36,12 @@ ON CONFLICT ON CONSTRAINT features_key
 DO UPDATE SET value = EXCLUDED.value, job_id = EXCLUDED.job_id;
 
 -- name: copy_resampled
-COPY resampled_in (job_id, site, time, signal, value, count, coverage, filled)
+COPY resampled_in (job_id, site, time, signal, value, count, coverage, filled, rejected)
 FROM STDIN (FORMAT BINARY);
 
 -- name: delete_stale_resampled
 -- An index range scan of the primary key over (sites, signals, [first, last)), then only
--- the rows inside an owned window.
+-- the rows inside a range a job wrote (its window and its feature windows' reach).
 DELETE FROM resampled AS r
 WHERE r.site = ANY(%(sites)s) AND r.signal = ANY(%(signals)s)
   AND r.time >= %(first)s AND r.time < %(last)s
@@ -55,11 +55,12 @@ WHERE r.site = ANY(%(sites)s) AND r.signal = ANY(%(signals)s)
   );
 
 -- name: upsert_resampled
-INSERT INTO resampled (job_id, site, time, signal, value, count, coverage, filled)
-SELECT job_id, site, time, signal, value, count, coverage, filled FROM resampled_in
+INSERT INTO resampled (job_id, site, time, signal, value, count, coverage, filled, rejected)
+SELECT job_id, site, time, signal, value, count, coverage, filled, rejected FROM resampled_in
 ON CONFLICT (site, signal, time)
 DO UPDATE SET value = EXCLUDED.value, count = EXCLUDED.count, coverage = EXCLUDED.coverage,
-              filled = EXCLUDED.filled, job_id = EXCLUDED.job_id;
+              filled = EXCLUDED.filled, rejected = EXCLUDED.rejected,
+              job_id = EXCLUDED.job_id;
 
 -- name: copy_changepoints
 COPY changepoints_in (job_id, site, time, cost_gain, signals) FROM STDIN (FORMAT BINARY);

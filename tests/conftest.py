@@ -31,6 +31,21 @@ CONSUMER = [sys.executable, "-m", "greenhouse_queue.consumer.cli"]
 TEMPLATE = "greenhouse_test_template"
 
 
+def run_cli(
+    program: list[str], url: str, *args: str, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """One of the CLIs, as a user runs it, against the database at ``url``."""
+    return subprocess.run(
+        [*program, *args],
+        cwd=REPO,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def with_database(url: str, name: str) -> str:
     """``url`` pointing at database ``name`` instead."""
     return psycopg.conninfo.make_conninfo(url, dbname=name)

@@ -10,15 +10,17 @@ import pandas as pd
 import psycopg
 import pytest
 
-from greenhouse_queue.consumer.inputs import inputs_from_frames, read_inputs
+from greenhouse_queue.consumer.inputs import read_inputs
 from greenhouse_queue.consumer.stages.aggregate import aggregate, n_buckets
+from tests.oracles import inputs_from_frames
 
 T0 = datetime(2016, 3, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
+NAN = np.nan
 SITES = pd.DataFrame(
     {
         "site": ["knudjepsen-afd3", "knudjepsen-afd4", "aarslev-celle5"],
-        "location": ["knudjepsen", "knudjepsen", "aarslev"],
+        "location": ["knudjepsen", "knudjepsen", "aarslev-celle5"],
         "price_area": ["DK1", "DK1", "DK2"],
     }
 )
@@ -40,8 +42,8 @@ def five_minute_readings() -> pd.DataFrame:
     five = timedelta(minutes=5)
     return pd.DataFrame(
         rows("site", "knudjepsen-afd3", "air_temp_c", T0, five, [20.0] * 12)
-        # hour 2: half the samples, one of them an error code
-        + rows("site", "knudjepsen-afd3", "air_temp_c", T0 + HOUR, five, [22.0] * 6 + [-40.0])
+        # hour 2: half the samples, and an error code
+        + rows("site", "knudjepsen-afd3", "air_temp_c", T0 + HOUR, five, [22.0] * 6 + [-300.0])
         + rows("site", "knudjepsen-afd3", "air_temp_c", T0 + 2 * HOUR, five, [21.0] * 10)
         + rows("site", "knudjepsen-afd3", "rh_percent", T0, five, [80.0] * 36)
         + rows("site", "knudjepsen-afd3", "mystery_signal", T0, five, [-1e6] * 12)
@@ -55,7 +57,7 @@ def weather_rows() -> pd.DataFrame:
     return pd.DataFrame(
         rows("location", "knudjepsen", "outside_temp_c", T0, ten, [5.0, 7.0] * 9)
         + rows("location", "knudjepsen", "wind_speed_m_s", T0, HOUR, [3.0, 4.0, 500.0])
-        + rows("location", "aarslev", "outside_temp_c", T0, ten, [9.0] * 18)
+        + rows("location", "aarslev-celle5", "outside_temp_c", T0, ten, [9.0] * 18)
     )
 
 
@@ -83,10 +85,10 @@ def build(resolution=HOUR, end=T0 + 3 * HOUR, readings=None):
     return inputs, aggregate(inputs, T0, end, resolution)
 
 
-def test_mean_count_and_coverage_per_bucket_after_removing_out_of_limit_samples():
+def test_mean_count_and_coverage_per_bucket_of_in_limit_samples():
     _, g = build()
     value, count, coverage = at(g, "knudjepsen-afd3", "air_temp_c")
-    np.testing.assert_allclose(value, [20.0, 22.0, 21.0])
+    np.testing.assert_allclose(value, [20.0, NAN, 21.0])
     assert count.tolist() == [12, 6, 10]
     np.testing.assert_allclose(coverage, [1.0, 0.5, 10 / 12])
     value, count, coverage = at(g, "aarslev-celle5", "air_temp_c")  # 10-minute logger
@@ -94,10 +96,13 @@ def test_mean_count_and_coverage_per_bucket_after_removing_out_of_limit_samples(
     np.testing.assert_allclose(coverage, [1.0, 1.0, 1.0])
 
 
-def test_hour_two_mean_ignores_the_error_code_instead_of_averaging_it_in():
+def test_a_bucket_that_lost_samples_to_the_limits_counts_them_and_has_no_value():
+    # hour two: six samples of 22 °C and one error code of -300 °C
     _, g = build()
-    value, count, _ = at(g, "knudjepsen-afd3", "air_temp_c")
-    assert value[1] == 22.0 and count[1] == 6  # the -40 °C sample is gone, not averaged
+    s, k = g.sites.index("knudjepsen-afd3"), g.signal_index("air_temp_c")
+    assert np.isnan(g.value[s, k, 1])  # not 22.0: the mean of what is left may be biased
+    assert (g.count[s, k, 1], g.rejected[s, k, 1]) == (6, 1)
+    assert g.rejected[s, k].tolist() == [0, 1, 0]
 
 
 def test_unknown_signals_pass_through_unclipped():
@@ -192,6 +197,7 @@ def assert_same_grid(a, b) -> None:
     assert a.start == b.start and a.step == b.step
     np.testing.assert_allclose(a.value, b.value, equal_nan=True)
     np.testing.assert_array_equal(a.count, b.count)
+    np.testing.assert_array_equal(a.rejected, b.rejected)
     np.testing.assert_allclose(a.coverage, b.coverage)
 
 

@@ -46,6 +46,7 @@ def files(tmp: Path) -> dict[str, str]:
         "binary": tmp / "binary.csv",
         "truncated": tmp / "truncated.csv",
         "non_numeric": tmp / "non-numeric.csv",
+        "infinite": tmp / "infinite.csv",
         "unreadable": tmp / "unreadable.csv",
     }
     made["directory"].mkdir()
@@ -57,6 +58,8 @@ def files(tmp: Path) -> dict[str, str]:
     cells = second.split(";")
     cells[3] = "abc"
     made["non_numeric"].write_text("\n".join([head, first, ";".join(cells)]) + "\n")
+    cells[3] = "1e999"  # overflows to infinity
+    made["infinite"].write_text("\n".join([head, first, ";".join(cells)]) + "\n")
     shutil.copy(PRICES, made["unreadable"])
     made["unreadable"].chmod(0)
     return {key: str(path) for key, path in made.items()}
@@ -115,6 +118,12 @@ def cases(f: dict[str, str]) -> list[Case]:
              r"truncated.csv:\d+: .*truncated"),
         Case("non-numeric value", [*load, f["non_numeric"]], RUNTIME,
              r"non-numeric.csv:3: cannot parse number 'abc'"),
+        Case("number that is not finite", [*load, f["infinite"]], RUNTIME,
+             r"infinite.csv:3: '1e999' is not a finite number"),
+        Case("windows overlapping live jobs of another width",
+             [*enqueue, "--from", "2016-01-19", "--to", "2016-01-19", "--window", "6h"], RUNTIME,
+             r"\[2016-01-19 00:00, 2016-01-19 06:00\) overlaps job \d+ "
+             r"\[2016-01-19 00:00, 2016-01-20 00:00\) \(queued\).*Nothing was enqueued"),
         Case("unknown time zone", [*load, "--tz", "Mars/Olympus", str(PRICES)], RUNTIME,
              r"unknown time zone 'Mars/Olympus'"),
         Case("bad file before a good one", [*load, f["non_numeric"], str(PRICES)], RUNTIME,
@@ -164,7 +173,9 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return files(tmp_path_factory.mktemp("bad-input"))
 
 
-FILE_KEYS = ["missing", "directory", "empty", "unknown", "binary", "truncated", "non_numeric"]
+FILE_KEYS = [
+    "missing", "directory", "empty", "unknown", "binary", "truncated", "non_numeric", "infinite"
+]  # fmt: skip
 CASE_NAMES = [case.name for case in cases(dict.fromkeys([*FILE_KEYS, "unreadable"], ""))]
 
 

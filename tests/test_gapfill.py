@@ -1,7 +1,9 @@
-"""Stage 2: out-of-limit removal, then conservative linear gap filling with a flag."""
+"""Stage 2: conservative linear gap filling with a flag; and the physical-limits table
+that stage 1 applies to every raw sample."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -9,7 +11,7 @@ import pytest
 
 from greenhouse_queue.consumer.stages.gapfill import fill_gaps
 from greenhouse_queue.consumer.stages.grid import Grid
-from greenhouse_queue.consumer.stages.limits import LIMITS, Limit, bounds, like_pattern, limit_for
+from greenhouse_queue.limits import LIMITS, Limit, bounds, like_pattern, limit_for
 
 NAN = np.nan
 HOUR = np.timedelta64(3600, "s")
@@ -66,33 +68,19 @@ def test_leading_and_trailing_gaps_are_never_filled():
     assert np.isnan(series(empty)).all()
 
 
-def test_out_of_limit_values_are_removed_before_filling():
-    # -40 °C is a sensor error code; it must neither survive nor bound a fill
-    g = fill_gaps(grid_of({"air_temp_c": [20, -40, 22, 90, NAN, NAN, 25]}))
-    np.testing.assert_allclose(series(g)[:3], [20, 21, 22])
-    assert g.filled[0, 0, 1]
-    # 90 °C removed -> a gap of three empty hours -> longer than 2 h -> stays empty
-    assert np.isnan(series(g)[3:6]).all()
+def test_a_bucket_the_limits_emptied_is_filled_like_any_short_gap():
+    # stage 1 gave the bucket no value: 2 samples outside the limits, 10 inside
+    g0 = replace(grid_of({"air_temp_c": [20, NAN, 22]}), rejected=np.array([[[0, 2, 0]]]))
+    g0.count[0, 0, 1] = 10
+    g = fill_gaps(g0)
+    np.testing.assert_allclose(series(g), [20, 21, 22])
+    assert g.filled[0, 0].tolist() == [False, True, False]
+    assert g.rejected[0, 0].tolist() == [0, 2, 0]  # the reason stays on record
 
 
-def test_limits_apply_per_signal_and_unknown_signals_pass_through():
-    g = fill_gaps(
-        grid_of(
-            {
-                "co2_ppm": [0, 400, 5000],
-                "rh_percent": [101, 50, -1],
-                "pipe_temp_2_c": [40, 150, 45],
-                "lamp_grp3_on": [0, 1, 2],
-                "mystery_signal": [-1e6, 0, 1e6],
-            }
-        ),
-        max_gap=timedelta(0),
-    )
-    assert np.isnan(series(g, "co2_ppm")[[0, 2]]).all()
-    assert np.isnan(series(g, "rh_percent")[[0, 2]]).all()
-    assert np.isnan(series(g, "pipe_temp_2_c")[1])
-    assert np.isnan(series(g, "lamp_grp3_on")[2])
-    np.testing.assert_array_equal(series(g, "mystery_signal"), [-1e6, 0, 1e6])
+def test_stage_two_no_longer_judges_values_the_limits_are_stage_ones():
+    g = fill_gaps(grid_of({"air_temp_c": [20, -1000, 22]}), max_gap=timedelta(0))
+    np.testing.assert_array_equal(series(g), [20, -1000, 22])
 
 
 def test_filled_flag_marks_exactly_the_interpolated_buckets_and_keeps_counts():
@@ -184,14 +172,21 @@ def test_every_canonical_signal_has_a_physical_limit(signal):
     assert rule is not None and rule.low < rule.high
 
 
-def test_the_limits_table_holds_the_issue_numbers():
-    assert (limit_for("air_temp_c").low, limit_for("air_temp_c").high) == (-10, 50)
-    assert (limit_for("co2_ppm").low, limit_for("co2_ppm").high) == (200, 3000)
-    assert (limit_for("rh_percent").low, limit_for("rh_percent").high) == (0, 100)
-    assert (limit_for("spot_price_dk2_eur_mwh").low, limit_for("spot_price_dk2_eur_mwh").high) == (
-        -500,
-        5000,
-    )
+def test_limits_reject_sensor_faults_not_greenhouse_weather():
+    def inside(signal: str, value: float) -> bool:
+        rule = limit_for(signal)
+        return rule.low <= value <= rule.high
+
+    # what real greenhouses do: a closed glasshouse in sun, crop CO2 drawdown, fog
+    assert inside("air_temp_c", 55.0) and inside("air_temp_c", -15.0)
+    assert inside("co2_ppm", 188.6)  # Aarslev cell 5, 2014-06-04 (tests/test_limits_real.py)
+    assert inside("rh_percent", 100.5) and inside("radiation_w_m2", -2.0)
+    assert inside("pipe_temp_1_c", 110.0)
+    # what sensors and loggers do when they fail
+    assert not inside("light_intensity_umol", -214748000)  # Aarslev error code
+    assert not inside("outside_temp_c", -214748000)
+    assert not inside("co2_ppm", 0.0)  # KnudJepsen's unconnected CO2 sensor
+    assert not inside("rh_percent", 0.0)  # Aarslev logger dropout rows
     assert limit_for("no_such_signal") is None
     low, high = bounds(["no_such_signal"])
     assert low[0] == -np.inf and high[0] == np.inf

@@ -57,7 +57,7 @@ def test_load_whole_sample_reports_sites_signals_and_span(conn):
     assert any("unnamed_col12" in u for u in cell.unknown_columns)
     sites = conn.execute("SELECT site, location, price_area FROM sites ORDER BY site").fetchall()
     assert sites == [
-        ("aarslev-celle5", "aarslev", "DK1"),
+        ("aarslev-celle5", "aarslev-celle5", "DK1"),
         ("knudjepsen-afd3", "knudjepsen", "DK1"),
         ("knudjepsen-afd4", "knudjepsen", "DK1"),
     ]
@@ -68,15 +68,16 @@ def test_load_whole_sample_reports_sites_signals_and_span(conn):
     assert value == (77.98,)  # sample/knudjepsen/NO3NO4.extra.csv line 4, column 7: 77,98
 
 
-def test_reloading_changes_nothing(conn):
+def test_reloading_changes_nothing_and_says_so(conn):
     first = load_files(conn, SAMPLE_FILES)
     before = counts(conn)
     again = load_files(conn, SAMPLE_FILES)
     assert counts(conn) == before
     assert sum(r.rows_loaded for r in again) == 0
-    assert [r.rows_already_present for r in again] == [
-        r.rows_loaded + r.rows_already_present for r in first
-    ]
+    assert [r.identical_to[0] for r in again] == [r.source for r in first]
+    assert all("nothing to do, byte-identical to source" in str(r) for r in again)
+    sources = conn.execute("SELECT count(*) FROM sources").fetchone()[0]
+    assert sources == len(SAMPLE_FILES)  # the no-op loads recorded nothing
 
 
 def test_overlapping_export_adds_only_new_rows(conn, tmp_path):
@@ -107,16 +108,16 @@ def test_aarslev_cell_outside_columns_and_weather_station_are_both_stored(conn, 
     assert station.rows_already_present == 0
     assert station.rows_loaded == parsed_rows(WEATHER_JSON)
     for path in CELL_FILES:
-        assert reports[path.name].locations == ["aarslev"]
+        assert reports[path.name].locations == ["aarslev-celle5"]
         assert reports[path.name].rows_already_present == 0
         assert reports[path.name].rows_loaded == parsed_rows(path)
     shared = conn.execute(
         "SELECT count(*) FROM weather AS c JOIN weather AS s USING (signal, time) "
-        "WHERE c.location = 'aarslev' AND s.location = 'aarslev-station'"
+        "WHERE c.location = 'aarslev-celle5' AND s.location = 'aarslev-station'"
     ).fetchone()[0]
     assert shared > 1000  # the same (signal, time) is stored once per location
     sites = conn.execute("SELECT site, location FROM sites").fetchall()
-    assert sites == [("aarslev-celle5", "aarslev")]
+    assert sites == [("aarslev-celle5", "aarslev-celle5")]
 
 
 def test_aarslev_weather_json_and_hourly_csv_are_both_stored(conn, tmp_path):
@@ -151,7 +152,7 @@ def test_site_pointed_at_the_weather_station_stays_there_on_reload(conn):
 
 
 def test_fixture_formats_load(conn):
-    paths = sorted(FIXTURES.glob("*"))
+    paths = sorted(p for p in FIXTURES.glob("*") if p.suffix in {".csv", ".json"})
     reports = load_files(conn, paths, location="odense")
     assert all(r.rows_loaded > 0 for r in reports)
     areas = conn.execute("SELECT DISTINCT price_area FROM spot_prices ORDER BY 1").fetchall()
@@ -162,7 +163,7 @@ def test_fixture_formats_load(conn):
     ).fetchone()
     assert null_dkk == (None, 163.389999)
     locations = conn.execute("SELECT DISTINCT location FROM weather ORDER BY 1").fetchall()
-    assert locations == [("aarslev",), ("odense",)]
+    assert locations == [("aarslev-celle5",), ("aarslev-celle6",), ("odense",)]
 
 
 def bad_copy(tmp_path: Path, line_no: int, replacement: bytes) -> Path:

@@ -199,7 +199,7 @@ def test_aarslev_cell_sites_signals_and_unknown_columns():
         readings.signal
     )
     assert "outside_temp_c" not in set(readings.signal)  # outside station -> weather
-    assert set(weather.location) == {"aarslev"}
+    assert set(weather.location) == {"aarslev-celle5"}  # the cell's own outside sensors
     assert set(weather.signal) == {"outside_temp_c", "outside_radiation_w_m2"}
     unknown = readings.attrs["unknown_columns"]
     assert len(unknown) == 2 and all("unnamed_col" in u for u in unknown)
@@ -216,8 +216,9 @@ def test_aarslev_cell_mixed_decimals_exponents_quotes_empty_cells_crlf():
     assert value(readings, "site", "aarslev-celle5", t1, "air_temp_c") == 20.5
     assert value(readings, "site", "aarslev-celle5", t1, "vpd_kpa") == pytest.approx(1.025)
     assert value(readings, "site", "aarslev-celle5", t1, "co2_ppm") == pytest.approx(9.22917e-8)
-    assert value(weather, "location", "aarslev", t1, "outside_temp_c") == pytest.approx(4.17952)
-    assert value(weather, "location", "aarslev", t2, "outside_radiation_w_m2") == 12.5
+    outside = "aarslev-celle5"
+    assert value(weather, "location", outside, t1, "outside_temp_c") == pytest.approx(4.17952)
+    assert value(weather, "location", outside, t2, "outside_radiation_w_m2") == 12.5
     assert value(readings, "site", "aarslev-celle5", t2, "air_temp_c") == pytest.approx(21.1669)
     at_t2 = readings[readings.time == t2]
     assert "co2_ppm" not in set(at_t2.signal)  # "" is an absent reading, not a zero
@@ -250,7 +251,7 @@ def test_aarslev_weather_json_series_are_told_apart_by_their_values():
         else ("outside_temp_c")
     )
     assert value(weather, "location", "aarslev-station", first, signal) == raw
-    # Not the location of the cell export's outside columns ("aarslev"): both are kept.
+    # Not the location of the cell export's outside columns ("aarslev-celle5"): both are kept.
     assert set(weather.location) == {"aarslev-station"}
 
 

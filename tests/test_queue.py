@@ -228,3 +228,37 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
 def test_windows_are_half_open_utc_days() -> None:
     (start, end), *_ = days("2015-09-07", "2015-09-07")
     assert (start, end) == (datetime(2015, 9, 7, tzinfo=UTC), datetime(2015, 9, 8, tzinfo=UTC))
+
+
+def test_windows_of_another_width_over_live_jobs_are_refused_naming_them(
+    conn: psycopg.Connection,
+) -> None:
+    # Before: 6 h windows over days enqueued as 1 d were added, and overlapped them.
+    queue.enqueue(conn, days("2016-01-18", "2016-01-19"))
+    quarters = windows(date(2016, 1, 19), date(2016, 1, 20), timedelta(hours=6))
+    with pytest.raises(queue.OverlappingWindows) as refused:
+        queue.enqueue(conn, quarters)
+    message = str(refused.value)
+    assert "[2016-01-19 00:00, 2016-01-19 06:00) overlaps job 2 [2016-01-19 00:00," in message
+    assert "(queued)" in message and "Nothing was enqueued" in message
+    assert statuses(conn) == {"queued": 2}  # not even the quarters of the free day
+    again = queue.enqueue(conn, days("2016-01-18", "2016-01-20"))  # identical: idempotent
+    assert (again.added, again.already_present) == (1, 2)
+    with pytest.raises(psycopg.errors.ExclusionViolation), conn.transaction():
+        conn.execute(
+            "INSERT INTO jobs (window_start, window_end) VALUES"
+            " ('2016-01-18 12:00Z', '2016-01-19 12:00Z')"
+        )
+
+
+def test_a_failed_window_that_a_live_one_now_overlaps_stays_failed_on_retry(
+    conn: psycopg.Connection,
+) -> None:
+    queue.enqueue(conn, days("2016-01-18", "2016-01-18"), max_attempts=1)
+    (job,) = claim(conn, "w1")
+    queue.record_failure(conn, worker="w1", job=job, stage="read", error="x", backoff_seconds=0)
+    quarters = windows(date(2016, 1, 18), date(2016, 1, 18), timedelta(hours=6))
+    assert queue.enqueue(conn, quarters).added == 4  # a failed window is not live
+    start = datetime(2016, 1, 18, tzinfo=UTC)
+    assert queue.retry_failed(conn, start, start + DAY) == 0
+    assert statuses(conn) == {"failed": 1, "queued": 4}

@@ -98,6 +98,22 @@ def test_the_producer_loads_raw_data_enqueues_cancels_retries_and_reads(
         assert queue.retry_failed(conn, DAY, DAY + timedelta(days=3)) == 1
 
 
+def test_the_producer_records_sources_settles_conflicts_and_replaces_values(
+    role_urls: dict[str, str],
+) -> None:
+    from greenhouse_queue.producer.load import load_files
+    from greenhouse_queue.producer.provenance import rejected_signals, render_sources
+    from tests.test_provenance import CLIMATE, EXTRA
+
+    with psycopg.connect(role_urls["producer_role"]) as conn:
+        conflicting = load_files(conn, [CLIMATE, EXTRA])[1]
+        replaced = load_files(conn, [EXTRA], replace=True)[0]
+        assert (conflicting.conflicts, replaced.rows_changed) == (227, 227)
+        with conn.transaction():
+            assert "NO3NO4.extra.csv" in render_sources(conn)
+            assert "co2_ppm at knudjepsen-afd3" in "\n".join(rejected_signals(conn))
+
+
 def test_the_consumer_claims_heartbeats_completes_and_writes_outputs(
     role_urls: dict[str, str], db_url: str
 ) -> None:
@@ -134,8 +150,10 @@ FORBIDDEN = {
         "INSERT INTO features (job_id, site, window_start, window_end, signal, feature, value) "
         "VALUES (1, 's', now(), now(), 'x', 'y', 1)",
         "DELETE FROM features",
-        "UPDATE readings SET value = 0",
+        "UPDATE readings SET time = now()",  # value and source_id only: conflicts, --replace
         "DELETE FROM readings",
+        "DELETE FROM sources",
+        "UPDATE source_signals SET rejected = 0",
         "DROP TABLE jobs",
         "ALTER TABLE jobs ADD COLUMN sneaky int",
         "TRUNCATE readings",
@@ -149,6 +167,8 @@ FORBIDDEN = {
         "UPDATE readings SET value = 0",
         "DELETE FROM weather",
         "INSERT INTO sites (site, location) VALUES ('s', 'l')",
+        "INSERT INTO sources (name, sha256, size, format) VALUES ('f', 'x', 1, 'elspot')",
+        "DELETE FROM conflicts",
         "DROP TABLE features",
         "ALTER TABLE features ADD COLUMN sneaky int",
         "ALTER TABLE jobs DROP CONSTRAINT jobs_pkey",

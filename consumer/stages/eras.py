@@ -10,22 +10,31 @@ segmentations whose segments hold at least `min_size` points. Pruning follows
 Killick et al. (2012), with one correction that ruptures lacks: a candidate that fails
 the pruning test at step s is dropped only from step s + min_size on, because s itself
 cannot end a segment before then (ruptures prunes at once and can miss the optimum).
+
+The changepoints of a UTC day are decided by one segmentation of that day with its own
+look-back and look-ahead, whatever the job that asks: a job of a week or of six hours
+gets the same changepoints for its days as daily jobs do, in any order. A changepoint
+that falls within `min_size` of one the previous day's segmentation placed is dropped,
+so that no era is shorter than `min_size` across day (and job) boundaries either.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 
-from greenhouse_queue.consumer.stages.grid import Grid, utc_seconds
+from greenhouse_queue.consumer.stages.grid import Grid
+from greenhouse_queue.consumer.stages.times import to_datetime, utc_seconds
 
 # Signals that describe a climate regime; the `eras` view averages the same three.
 REGIME_SIGNALS: tuple[str, ...] = ("air_temp_c", "co2_ppm", "rh_percent")
 # A signal joins the segmentation when this share of the span's buckets hold a value.
 MIN_COVERAGE = 0.5
+# The unit whose changepoints one segmentation decides, whatever the job's window.
+DAY = np.timedelta64(1, "D").astype("timedelta64[s]")
 
 
 @dataclass(frozen=True)
@@ -38,7 +47,7 @@ class Changepoint:
 
 @dataclass(frozen=True)
 class EraResult:
-    changepoints: tuple[Changepoint, ...]  # only those inside [owned_start, owned_end)
+    changepoints: tuple[Changepoint, ...]  # only those inside the job's window
     notes: dict[str, str] = field(default_factory=dict)  # site -> why no eras
     penalty: dict[str, float] = field(default_factory=dict)  # site -> penalty used
     signals: dict[str, tuple[str, ...]] = field(default_factory=dict)  # site -> used
@@ -124,15 +133,6 @@ def pelt_l2(x: np.ndarray, penalty: float, min_size: int = 2) -> list[int]:
     return bkps[::-1]
 
 
-def penalised_cost(x: np.ndarray, bkps: Sequence[int], penalty: float) -> float:
-    """Sum of L2 segment costs + penalty per segment (same definition as pelt_l2)."""
-    pc = PrefixL2(x)
-    starts = [0, *bkps[:-1]]
-    return float(sum(pc.cost(a, b) for a, b in zip(starts, bkps, strict=True))) + penalty * len(
-        bkps
-    )
-
-
 # BIC (factor 1) takes the noise as independent; hourly climate is strongly
 # autocorrelated, so a stricter factor keeps eras from following every weather front.
 PENALTY_FACTOR = 1.5
@@ -149,10 +149,6 @@ def default_penalty(n: int, d: int, factor: float = PENALTY_FACTOR) -> float:
 def default_min_size(step: np.timedelta64) -> int:
     """One day of buckets: shorter 'eras' would be the day/night cycle."""
     return max(2, int(np.timedelta64(1, "D") // step))
-
-
-def _utc(t: np.datetime64) -> datetime:
-    return datetime.fromtimestamp(int(t.astype("datetime64[s]").astype(np.int64)), tz=UTC)
 
 
 def _silent(grid: Grid, s: int, sel: np.ndarray, signals: Sequence[str]) -> bool:
@@ -201,10 +197,108 @@ def _site_matrix(
     return x, names, rows, None
 
 
+@dataclass(frozen=True)
+class EraSettings:
+    """How eras are found; see :func:`detect_changepoints`."""
+
+    lookback: timedelta = timedelta(days=7)
+    penalty: float | None = None  # None: default_penalty(n, d, penalty_factor)
+    min_size: int | None = None  # buckets; None: one day
+    lookahead: timedelta | None = None  # None: 2 x min_size buckets
+    signals: tuple[str, ...] = REGIME_SIGNALS
+    min_coverage: float = MIN_COVERAGE
+    penalty_factor: float = PENALTY_FACTOR
+
+    def buckets(self, step: np.timedelta64) -> int:
+        return default_min_size(step) if self.min_size is None else self.min_size
+
+    def ahead(self, step: np.timedelta64) -> np.timedelta64:
+        """The look-ahead. A change fewer than min_size rows before the end of the span
+        cannot be placed where it is, and PELT puts it min_size rows before the end; two
+        min_size leave that misplacement outside the day being decided."""
+        if self.lookahead is None:
+            return step.astype("timedelta64[s]") * 2 * self.buckets(step)
+        return np.timedelta64(int(self.lookahead.total_seconds()), "s")
+
+
+def era_reach(
+    job_start: datetime | np.datetime64,
+    job_end: datetime | np.datetime64,
+    settings: EraSettings,
+    step: np.timedelta64,
+) -> tuple[np.datetime64, np.datetime64]:
+    """The grid [start, end) the eras of a job's window read: its days, the day before
+    (whose changepoints can veto the first ones), their look-back and look-ahead."""
+    first, last = _days(utc_seconds(job_start), utc_seconds(job_end))
+    back = np.timedelta64(int(settings.lookback.total_seconds()), "s")
+    return first - DAY - back, last + DAY + settings.ahead(step)
+
+
+def _days(start: np.datetime64, end: np.datetime64) -> tuple[np.datetime64, np.datetime64]:
+    """The first and the last UTC day (their midnights) that [start, end) touches."""
+    first = start.astype("datetime64[D]").astype("datetime64[s]")
+    last = (end - np.timedelta64(1, "s")).astype("datetime64[D]").astype("datetime64[s]")
+    return first, last
+
+
+class Eras:
+    """Stage 4 over one grid: the changepoints of any job window, one UTC day at a time.
+
+    Each day's segmentation is computed once and reused by every window (and the next
+    day) that needs it, so a batch of consecutive jobs segments each day once.
+    """
+
+    def __init__(self, grid: Grid, settings: EraSettings | None = None) -> None:
+        self.grid = grid
+        self.settings = settings or EraSettings()
+        self.min_size = self.settings.buckets(grid.step)
+        self._runs: dict[np.datetime64, EraResult] = {}
+
+    def day(self, midnight: np.datetime64) -> EraResult:
+        """The segmentation deciding the changepoints of [midnight, midnight + 1 day)."""
+        if midnight not in self._runs:
+            self._runs[midnight] = _segment(
+                self.grid, midnight, midnight + DAY, self.settings, self.min_size
+            )
+        return self._runs[midnight]
+
+    def window(
+        self, job_start: datetime | np.datetime64, job_end: datetime | np.datetime64
+    ) -> EraResult:
+        """The changepoints inside [job_start, job_end), and notes for sites without eras."""
+        lo, hi = utc_seconds(job_start), utc_seconds(job_end)
+        first, last = _days(lo, hi)
+        shortest = self.grid.step.astype("timedelta64[s]") * self.min_size
+        found: list[Changepoint] = []
+        notes: dict[str, str] = {}
+        noted: dict[str, int] = {}
+        penalties: dict[str, float] = {}
+        used: dict[str, tuple[str, ...]] = {}
+        days = np.arange(first, last + DAY, DAY)
+        for midnight in days:
+            run, before = self.day(midnight), self.day(midnight - DAY)
+            for point in run.changepoints:
+                t = utc_seconds(point.time)
+                vetoed = any(
+                    p.site == point.site and t - utc_seconds(p.time) < shortest
+                    for p in before.changepoints
+                )
+                if lo <= t < hi and not vetoed:
+                    found.append(point)
+            for site, note in run.notes.items():
+                notes.setdefault(site, note)
+                noted[site] = noted.get(site, 0) + 1
+            penalties.update(run.penalty)
+            used.update(run.signals)
+        # a site is noted only when no day of the window could segment it
+        notes = {site: note for site, note in notes.items() if noted[site] == len(days)}
+        return EraResult(tuple(found), notes, penalties, used)
+
+
 def detect_changepoints(
     grid: Grid,
-    owned_start: datetime | np.datetime64,
-    owned_end: datetime | np.datetime64,
+    job_start: datetime | np.datetime64,
+    job_end: datetime | np.datetime64,
     lookback: timedelta = timedelta(days=7),
     penalty: float | None = None,
     min_size: int | None = None,
@@ -214,22 +308,35 @@ def detect_changepoints(
     min_coverage: float = MIN_COVERAGE,
     penalty_factor: float = PENALTY_FACTOR,
 ) -> EraResult:
-    """Stage 4: PELT per site on [owned_start - lookback, owned_end + lookahead).
+    """Stage 4 for one job window: PELT per site, per UTC day of [job_start, job_end),
+    on [day - lookback, day + 1 day + lookahead).
 
-    Only changepoints inside [owned_start, owned_end) are returned: the job owns those.
-    `min_size` is in buckets (default one day). `lookahead` (default min_size buckets,
-    clipped to the grid) lets a change late in the window be seen with the data after
-    it; without it no change could be placed in the window's last min_size buckets.
-    Rows where a used signal is empty are skipped, so a segment may span a gap.
+    Only changepoints inside [job_start, job_end) are returned: the job owns those.
+    `min_size` is in buckets (default one day). `lookahead` (default 2 x min_size
+    buckets, clipped to the grid) lets a change late in a day be seen with the data after
+    it; without it no change could be placed in a day's last min_size buckets. Rows where a
+    used signal is empty are skipped, so a segment may span a gap. A changepoint within
+    min_size of one the previous day's segmentation placed is dropped.
     """
-    if min_size is None:
-        min_size = default_min_size(grid.step)
-    if lookahead is None:
-        lookahead = timedelta(seconds=int(grid.step / np.timedelta64(1, "s")) * min_size)
+    settings = EraSettings(
+        lookback, penalty, min_size, lookahead, tuple(signals), min_coverage, penalty_factor
+    )
+    return Eras(grid, settings).window(job_start, job_end)
+
+
+def _segment(
+    grid: Grid,
+    decide_lo: np.datetime64,
+    decide_hi: np.datetime64,
+    settings: EraSettings,
+    min_size: int,
+) -> EraResult:
+    """PELT per site on [decide_lo - lookback, decide_hi + lookahead); the changepoints
+    inside [decide_lo, decide_hi), the range this segmentation decides."""
+    signals = settings.signals
     times = grid.times
-    own_lo, own_hi = utc_seconds(owned_start), utc_seconds(owned_end)
-    lo = own_lo - np.timedelta64(int(lookback.total_seconds()), "s")
-    hi = own_hi + np.timedelta64(int(lookahead.total_seconds()), "s")
+    lo = decide_lo - np.timedelta64(int(settings.lookback.total_seconds()), "s")
+    hi = decide_hi + settings.ahead(grid.step)
     sel = (times >= lo) & (times < hi)
     span_times = times[sel]
     found: list[Changepoint] = []
@@ -239,21 +346,25 @@ def detect_changepoints(
     for s, site in enumerate(grid.sites):
         if _silent(grid, s, sel, signals):
             continue  # nothing logged in the span: nothing to explain either
-        x, names, rows, note = _site_matrix(grid, s, sel, signals, min_coverage)
+        x, names, rows, note = _site_matrix(grid, s, sel, signals, settings.min_coverage)
         if note is None and len(rows) < 2 * min_size:
             note = (
                 f"only {len(rows)} of {len(span_times)} buckets have all of "
                 f"{', '.join(names)}; a change needs {2 * min_size} (min_size {min_size})"
             )
         if note is None:
-            in_own = (span_times[rows] >= own_lo) & (span_times[rows] < own_hi)
-            if not in_own.any():
+            in_range = (span_times[rows] >= decide_lo) & (span_times[rows] < decide_hi)
+            if not in_range.any():
                 note = "no usable data inside the job's own window"
         if note is not None:
             notes[site] = note
             continue
         n, d = x.shape
-        pen = default_penalty(n, d, penalty_factor) if penalty is None else float(penalty)
+        pen = (
+            default_penalty(n, d, settings.penalty_factor)
+            if settings.penalty is None
+            else float(settings.penalty)
+        )
         penalties[site], used_signals[site] = pen, names
         bkps = pelt_l2(x, pen, min_size)
         pc = PrefixL2(x)
@@ -261,7 +372,7 @@ def detect_changepoints(
         for i in range(1, len(edges) - 1):
             a, k, b = edges[i - 1], edges[i], edges[i + 1]
             t = span_times[rows[k]]
-            if own_lo <= t < own_hi:
+            if decide_lo <= t < decide_hi:
                 gain = float(pc.cost(a, b) - pc.cost(a, k) - pc.cost(k, b))
-                found.append(Changepoint(site, _utc(t), gain, names))
+                found.append(Changepoint(site, to_datetime(t), gain, names))
     return EraResult(tuple(found), notes, penalties, used_signals)

@@ -1,34 +1,24 @@
 """Stage 2: conservative gap filling on the regular grid.
 
-1. Values outside physical limits are removed (set to NaN).
-2. A gap, a run of empty buckets, is filled by linear interpolation when
+1. A gap, a run of empty buckets, is filled by linear interpolation when
    (missing buckets x step) <= max_gap AND real values bound it on both sides.
    A longer gap stays empty entirely (unlike pandas' `limit`, which fills the
    first `limit` buckets of any gap). Leading and trailing gaps are never filled.
-3. Every filled bucket is flagged in `Grid.filled`.
+2. Every filled bucket is flagged in `Grid.filled`.
+
+A bucket whose samples the physical limits rejected (stage 1) is empty like any other,
+so a short run of them is interpolated and flagged too.
 
 Vectorised over sites x signals x buckets: no Python loop per series.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 
 import numpy as np
 
 from greenhouse_queue.consumer.stages.grid import Grid
-from greenhouse_queue.consumer.stages.limits import LIMITS, Limit, bounds
-
-
-def remove_out_of_limits(grid: Grid, limits: Sequence[Limit] = LIMITS) -> np.ndarray:
-    """Grid values with out-of-limit buckets set to NaN (count/coverage untouched)."""
-    low, high = bounds(grid.signals, limits)
-    value = grid.value.astype(np.float64, copy=True)
-    with np.errstate(invalid="ignore"):
-        bad = (value < low[None, :, None]) | (value > high[None, :, None])
-    value[bad] = np.nan
-    return value
 
 
 def max_gap_buckets(step: np.timedelta64, max_gap: timedelta) -> int:
@@ -66,15 +56,15 @@ def interpolate_short_gaps(value: np.ndarray, real: np.ndarray, max_missing: int
     return out
 
 
-def fill_gaps(grid: Grid, max_gap: timedelta = timedelta(hours=2), limits=LIMITS) -> Grid:
-    """Stage 2: drop out-of-limit values, then fill short bounded gaps and flag them.
+def fill_gaps(grid: Grid, max_gap: timedelta = timedelta(hours=2)) -> Grid:
+    """Stage 2: fill short bounded gaps and flag them.
 
     A gap's length is the time with no value: (empty buckets) x step. Values that an
     earlier stage-2 run filled are not treated as real, so running twice is harmless.
     """
     if max_gap < timedelta(0):
         raise ValueError("max_gap must not be negative")
-    value = remove_out_of_limits(grid, limits)
+    value = grid.value.astype(np.float64, copy=False)
     real = np.isfinite(value) & ~grid.filled
     max_missing = max_gap_buckets(grid.step, max_gap)
     if max_missing > 0:

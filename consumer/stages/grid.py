@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
 import numpy as np
 
@@ -14,15 +13,6 @@ CONTEXT_PREFIXES = ("outside_", "spot_price_")
 
 def is_context_signal(signal: str) -> bool:
     return signal.startswith(CONTEXT_PREFIXES)
-
-
-def utc_seconds(moment: datetime | np.datetime64) -> np.datetime64:
-    """datetime64[s] on the grid's UTC clock, from a datetime (naive means UTC) or datetime64."""
-    if isinstance(moment, np.datetime64):
-        return moment.astype("datetime64[s]")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return np.datetime64(int(moment.timestamp()), "s")
 
 
 @dataclass(frozen=True)
@@ -42,6 +32,9 @@ class Grid:
     count: np.ndarray  # int32 (S, K, T), raw samples in the bucket
     coverage: np.ndarray  # float64 (S, K, T), count / expected samples, 0..1
     filled: np.ndarray  # bool (S, K, T), True where stage 2 interpolated
+    # int32 (S, K, T), raw samples outside the physical limits; a bucket with any has no
+    # value of its own (None: nothing was rejected)
+    rejected: np.ndarray | None = None
 
     @property
     def n_buckets(self) -> int:
@@ -63,6 +56,13 @@ class Grid:
     def own_signal_mask(self) -> np.ndarray:
         """bool (K,): True for the site's own signals, False for joined context."""
         return np.array([not is_context_signal(name) for name in self.signals], dtype=bool)
+
+    @property
+    def rejected_counts(self) -> np.ndarray:
+        """``rejected``, as zeros where no sample was rejected."""
+        if self.rejected is None:
+            return np.zeros(self.value.shape, dtype=np.int32)
+        return self.rejected
 
     def with_values(self, value: np.ndarray, filled: np.ndarray) -> Grid:
         return replace(self, value=value, filled=filled)

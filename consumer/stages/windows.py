@@ -16,6 +16,7 @@ from types import ModuleType
 import numpy as np
 
 from greenhouse_queue.consumer.stages.grid import Grid
+from greenhouse_queue.consumer.stages.times import epoch_seconds
 
 SECOND = np.timedelta64(1, "s")
 
@@ -51,13 +52,24 @@ def window_starts(
     step = int(spec.step_s / SECOND)
     parts = []
     for start, end in owned:
-        s = int(np.datetime64(start, "s").astype(np.int64))
-        e = int(np.datetime64(end, "s").astype(np.int64))
+        s, e = epoch_seconds(np.datetime64(start, "s")), epoch_seconds(np.datetime64(end, "s"))
         first = -(-s // step) * step  # ceil to the step grid
         parts.append(np.arange(first, e, step, dtype=np.int64))
     if not parts:
         return np.empty(0, dtype="datetime64[s]")
     return np.unique(np.concatenate(parts)).astype("datetime64[s]")
+
+
+def window_reach(
+    start: np.datetime64, end: np.datetime64, spec: WindowSpec
+) -> tuple[np.datetime64, np.datetime64]:
+    """[start, end) of the time the windows starting inside [start, end) cover (at least
+    [start, end) itself): the grid their features are computed from."""
+    start, end = np.datetime64(start, "s"), np.datetime64(end, "s")
+    starts = window_starts([(start, end)], spec)
+    if len(starts) == 0:
+        return start, end
+    return min(start, starts[0]), max(end, starts[-1] + spec.width_s)
 
 
 def samples_per_window(grid: Grid, spec: WindowSpec) -> int:

@@ -1,7 +1,7 @@
 """Shared Prometheus gauges: one row that the consumers refresh in turn.
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-01
 
 Every consumer serves the gauges "jobs by state" and "age of the oldest due job". Counting
@@ -14,7 +14,7 @@ while the others read this row.
 from alembic import op
 
 revision = "0008"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -12,8 +12,8 @@ See ``docs/loading.md`` for formats, signals, time zones and clock changes.
 from __future__ import annotations
 
 from .api import load_files, read_file
-from .detect import FORMATS, detect_format
 from .errors import LoadError
+from .formats import FORMATS, detect_format
 from .report import FileReport
 
 __all__ = ["FORMATS", "FileReport", "LoadError", "detect_format", "load_files", "read_file"]

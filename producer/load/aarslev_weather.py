@@ -1,50 +1,26 @@
 """Aarslev outside weather: ``temperature_sunradiation_*.json`` and ``winter2014.csv``.
 
-JSON: a list of two unlabelled series ``{"uuid": ..., "Readings": [[epoch_ms, value], ...]}``.
-Which one is temperature is decided from the values: **the series with the higher maximum
-is sun radiation** (W/m², peaks at hundreds around noon even in winter), the other is
-outside temperature. The file is refused if the result is implausible: a temperature
-outside -50..60 °C or a radiation below -10 W/m².
+JSON: a list of two unlabelled series ``{"uuid": ..., "Readings": [[epoch_ms, value], ...]}``;
+the series with the higher maximum is sun radiation (:func:`classify`). CSV: semicolons,
+``timestamp`` (epoch ms), hourly forecasts and measured ``actual_*`` values. The JSON goes
+to weather location ``aarslev-station``, the CSV to ``aarslev-hourly``. The epochs encode a
+Copenhagen wall clock as if it were UTC+1 (:func:`epoch_to_utc`).
 
-CSV: semicolons, ``timestamp`` (epoch ms) plus ``temperature``/``sun_radiation`` (hourly
-forecasts, stored as ``forecast_temp_c``/``forecast_radiation_w_m2``) and
-``actual_temperature``/``actual_radiation`` (measured, stored as ``outside_temp_c``/
-``outside_radiation_w_m2``).
-
-Locations: the JSON goes to weather location ``aarslev-station``, the CSV to
-``aarslev-hourly``, and neither to ``aarslev``. The cell export's outside columns report the
-same signals for the same times and keep ``aarslev`` (the location of site
-``aarslev-celle5``); the CSV's hourly actuals differ from the JSON's readings at the same
-full hours. One location per source, so none shadows another in ``weather``'s primary key.
-
-Time zone. The epochs are *not* plain UTC: the exporter wrote Copenhagen wall-clock time
-as if it were UTC+1 all year. The data shows it: the JSON has no readings for epochs
-01:00-01:50 UTC on 2014-03-30 (wall clock 02:00-02:50 at +1, the hour skipped by summer
-time), and from April on its radiation peaks one hour later (12:30 UTC) than both solar
-noon at Aarslev (about 11:20 UTC) and the cell export's radiation column, while in winter
-the two agree to the minute. So an epoch is decoded to a wall-clock time at UTC+1, and
-that wall-clock time is read in the format's zone, default ``Europe/Copenhagen``:
-unchanged in winter, one hour earlier in summer. ``--tz +01:00`` takes the epochs as they
-are.
+Why each of these rules holds, with the evidence from the data: docs/loading.md, "Aarslev
+outside weather" and "Time zones and clock changes".
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+from .blocks import Block, BlockBuilder, Context
 from .csvrows import delimited_rows, header_row, rows_to_blocks
+from .detect import Head
 from .jsonfile import json_or_csv, load_json
-from .records import Block, BlockBuilder, Context
-from .signals import (
-    AARSLEV_HOURLY_LOCATION,
-    AARSLEV_STATION_LOCATION,
-    AARSLEV_WEATHER_CSV,
-    WEATHER,
-    Target,
-    derived_name,
-)
+from .numbers import is_number
+from .signals import WEATHER, Target, derived_name
 from .timezones import LocalClock, parse_tz
 
 NAME = "aarslev-weather"
@@ -53,13 +29,30 @@ EXPORT_OFFSET = timedelta(hours=1)  # the exporter encoded wall-clock time as UT
 DELIMITER = ";"
 TEMPERATURE = "outside_temp_c"
 RADIATION = "outside_radiation_w_m2"
+# One location per source, so that no source shadows another in weather's primary key.
+STATION_LOCATION = "aarslev-station"  # the JSON series, 10 min
+HOURLY_LOCATION = "aarslev-hourly"  # winter2014.csv: its actuals differ from the JSON's
+CSV_COLUMNS: dict[str, str] = {
+    "actual_temperature": "outside_temp_c",  # measured, °C
+    "actual_radiation": "outside_radiation_w_m2",  # measured, W/m²
+    "temperature": "forecast_temp_c",  # hourly forecast, °C
+    "sun_radiation": "forecast_radiation_w_m2",  # hourly forecast, W/m²
+}
+
+
+def sniff(head: Head) -> bool:
+    if head.is_json:
+        return '"Readings"' in head.text and '"uuid"' in head.text
+    return head.first_lower.startswith("timestamp") and "radiation" in head.first_lower
 
 
 def epoch_to_utc(value: object, clock: LocalClock) -> datetime:
-    """UTC of an exported epoch (milliseconds, or seconds if small); see the module doc."""
+    """UTC of an exported epoch (milliseconds, or seconds if small): the epoch is decoded to
+    a wall-clock time at UTC+1, and that wall-clock time is read in ``clock``'s zone
+    (default Europe/Copenhagen: unchanged in winter, one hour earlier in summer)."""
     if isinstance(value, str):
         value = float(value.strip())
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+    if not is_number(value):
         raise ValueError(f"cannot parse timestamp {value!r} (expected epoch milliseconds)")
     seconds = value / 1000 if abs(value) > 1e11 else value
     try:
@@ -74,14 +67,17 @@ def parse(ctx: Context) -> Iterator[Block]:
 
 
 def classify(series: list[dict], ctx: Context) -> list[str]:
-    """Signal name per series, from the values (see the module docstring)."""
+    """Signal name per series, from the values: the series with the higher maximum is sun
+    radiation (hundreds of W/m² around noon even in winter), the other is temperature. The
+    file is refused if that reading is implausible (a temperature outside -50..60 °C or a
+    radiation below -10 W/m²)."""
     if len(series) != 2:
         raise ctx.refuse(
             f"expected two series (temperature and sun radiation), found {len(series)}"
         )
     peaks = []
     for i, s in enumerate(series):
-        values = [r[1] for r in s["Readings"] if _is_number(r[1])]
+        values = [r[1] for r in s["Readings"] if is_number(r[1])]
         if not values:
             raise ctx.refuse(f"series {i + 1} has no numeric readings")
         peaks.append((max(values), min(values)))
@@ -96,10 +92,6 @@ def classify(series: list[dict], ctx: Context) -> list[str]:
     names = [TEMPERATURE, TEMPERATURE]
     names[radiation] = RADIATION
     return names
-
-
-def _is_number(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def parse_json(ctx: Context) -> Iterator[Block]:
@@ -125,10 +117,10 @@ def parse_json(ctx: Context) -> Iterator[Block]:
                 ctx.bad_row(n, f"{where}: {err}")
                 continue
             value = reading[1]
-            if value is not None and not _is_number(value):
-                ctx.bad_row(n, f"{where}: value {value!r} is not a number")
+            if value is not None and not is_number(value):
+                ctx.bad_row(n, f"{where}: value {value!r} is not a finite number")
                 continue
-            block = builder.add(AARSLEV_STATION_LOCATION, time, [value])
+            block = builder.add(STATION_LOCATION, time, [value])
             if block is not None:
                 yield block
         yield from builder.flush()
@@ -147,9 +139,9 @@ def parse_csv(ctx: Context) -> Iterator[Block]:
             raise ctx.refuse("the header must start with 'timestamp'", line=line)
         columns = []
         for i, name in enumerate(header[1:], start=2):
-            signal = AARSLEV_WEATHER_CSV.get(name.lower())
+            signal = CSV_COLUMNS.get(name.lower())
             target = Target(
-                WEATHER, AARSLEV_HOURLY_LOCATION, signal or derived_name(name), known=bool(signal)
+                WEATHER, HOURLY_LOCATION, signal or derived_name(name), known=bool(signal)
             )
             columns.append((i, name, target))
         yield from rows_to_blocks(ctx, rows, columns, DELIMITER, time_fields=1, time_of=utc_time)

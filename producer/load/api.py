@@ -5,26 +5,23 @@ from __future__ import annotations
 import time as clock
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pandas as pd
 import psycopg
 
 from greenhouse_queue import progress
 
-from . import aarslev_cell, aarslev_weather, elspot, knudjepsen, openmeteo
-from .detect import detect_format, normalise_format
+from .blocks import Block, Context
 from .errors import LoadError
+from .formats import detect_format, format_named
 from .prefetch import prefetch
-from .records import Block, Context
+from .rejections import LimitTally
 from .report import FileReport
 from .signals import READINGS, SPOT_PRICES, WEATHER
-from .store import store_blocks
+from .sources import close_source, file_digest, open_source, same_file
+from .store import SourceWriter
 from .timezones import parse_tz
 
-PARSERS: dict[str, ModuleType] = {
-    m.NAME: m for m in (knudjepsen, aarslev_cell, aarslev_weather, elspot, openmeteo)
-}
 KEY_COLUMN = {READINGS: "site", WEATHER: "location", SPOT_PRICES: "price_area"}
 
 
@@ -48,7 +45,7 @@ def _context(
         name = detect_format(path)
     else:
         try:
-            name = normalise_format(fmt)
+            name = format_named(fmt).NAME
         except ValueError as err:
             raise LoadError(path, str(err)) from None
     return Context(path, name, tz=tz, skip_bad_rows=skip_bad_rows, location=location)
@@ -56,7 +53,7 @@ def _context(
 
 def _blocks(ctx: Context) -> Iterator[Block]:
     try:
-        yield from PARSERS[ctx.fmt].parse(ctx)
+        yield from format_named(ctx.fmt).parse(ctx)
     except UnicodeDecodeError as err:
         raise LoadError(ctx.path, f"not text in the expected encoding: {err}") from None
 
@@ -69,14 +66,19 @@ def load_files(
     skip_bad_rows: bool = False,
     tz: str | None = None,
     location: str | None = None,
+    replace: bool = False,
 ) -> list[FileReport]:
     """Load ``paths`` into ``readings``, ``weather``, ``spot_prices`` (and ``sites``).
 
     Each file is detected from its content (``fmt`` forces one of :data:`FORMATS`), parsed
-    in bounded memory and stored with COPY plus ``INSERT ... ON CONFLICT DO NOTHING``, in
-    one transaction per file: a refused file leaves nothing behind, and re-loading a file
-    adds nothing. ``tz`` overrides every format's default zone; ``location`` names the
-    weather location of files that have none (Open-Meteo; default ``open-meteo``).
+    in bounded memory and stored with COPY, in one transaction per file: a refused file
+    leaves nothing behind. Each file becomes a row of ``sources``; a file byte-identical
+    to one loaded before is not read again. A value that disagrees with a stored value of
+    another file is a conflict: counted, kept in ``conflicts``, and settled by the rule
+    of docs/loading.md, whatever the order of the files. ``replace`` makes the file's
+    values overwrite the stored ones instead. ``tz`` overrides every format's default
+    zone; ``location`` names the weather location of files that have none (Open-Meteo;
+    default ``open-meteo``).
 
     Raises :class:`LoadError` (file, line, reason, what to do) on the first bad file; files
     before it stay committed and their reports are in ``error.reports``. All paths are
@@ -90,40 +92,65 @@ def load_files(
     reports: list[FileReport] = []
     for path in paths:
         try:
-            reports.append(_load_one(conn, path, fmt, skip_bad_rows, tz, location))
+            reports.append(_load_one(conn, path, fmt, skip_bad_rows, tz, location, replace))
         except LoadError as err:
             err.reports = reports
             raise
     return reports
 
 
-def _load_one(conn, path, fmt, skip_bad_rows, tz, location) -> FileReport:
+def _load_one(conn, path, fmt, skip_bad_rows, tz, location, replace) -> FileReport:
     started = clock.perf_counter()
     ctx = _context(path, fmt, tz, skip_bad_rows, location)
-    report = FileReport(path=path, format=ctx.fmt)
+    sha256, size = file_digest(path)
+    report = FileReport(path=path, format=ctx.fmt, sha256=sha256, replace=replace)
+    with conn.transaction():
+        report.identical_to = None if replace else same_file(conn, sha256)
+        if report.identical_to is None:
+            report.source = open_source(conn, path, sha256, size, ctx.fmt, replace=replace)
+            _store(conn, ctx, report)
+    report.seconds = clock.perf_counter() - started
+    return report
+
+
+def _store(conn: psycopg.Connection, ctx: Context, report: FileReport) -> None:
+    """Streams the file's blocks in as source ``report.source``, settles its conflicts and
+    records what it did, in the report and in ``sources``."""
     keys: dict[str, set[str]] = {READINGS: set(), WEATHER: set(), SPOT_PRICES: set()}
     signals: set[str] = set()
-    with conn.transaction(), progress.bar(f"load {path.name}", _rows_estimate(path)) as bar:
-        for block, new in store_blocks(conn, prefetch(_blocks(ctx))):
+    tally = LimitTally()
+    writer = SourceWriter(conn, report.source, replace=report.replace)
+    with progress.bar(f"load {ctx.path.name}", _rows_estimate(ctx.path)) as bar:
+        for block in prefetch(_blocks(ctx)):
             bar.update(len(block))
-            cells = block.cells()
+            new = writer.write(block)
             report.rows_loaded += new
-            report.rows_already_present += cells - new
+            report.rows_already_present += block.cells() - new
             keys[block.table].update(block.keys)
             signals.update(block.signals)
+            tally.add(block)
             first, last = min(block.times), max(block.times)
             if report.time_first is None or first < report.time_first:
                 report.time_first = first
             if report.time_last is None or last > report.time_last:
                 report.time_last = last
+    settled = writer.finish()
+    report.rows_changed, report.changes = settled.changed, settled.by_signal
+    report.mostly_rejected = [t for t in tally.tallies() if t.mostly_rejected]
     report.sites = sorted(keys[READINGS])
     report.locations = sorted(keys[WEATHER])
     report.price_areas = sorted(keys[SPOT_PRICES])
     report.signals = sorted(signals)
     report.unknown_columns = ctx.unknown_columns
     report.bad_rows = ctx.bad_rows
-    report.seconds = clock.perf_counter() - started
-    return report
+    counts = {
+        "rows": report.rows_read,
+        "added": report.rows_loaded,
+        "changed": report.rows_changed,
+        "conflicts": report.conflicts,
+    }
+    span = (report.time_first, report.time_last)
+    close_source(conn, report.source, counts=counts, span=span, tallies=tally.tallies())
 
 
 def _rows_estimate(path: Path) -> int | None:

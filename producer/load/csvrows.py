@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from .blocks import Block, Context, builders_for, dedupe_signals
 from .numbers import NumberError, parse_number
-from .records import Block, Context, builders_for, dedupe_signals
 from .signals import Target
 
 Row = tuple[int, list[str]]  # (line number, fields)
@@ -92,11 +92,6 @@ def header_row(rows: Iterator[Row], ctx: Context) -> Row:
     if item is None:
         raise ctx.refuse("the file is empty")
     return item
-
-
-def first_line(path: Path) -> str:
-    with open_text(path) as f:
-        return f.readline()
 
 
 def field_count_reason(expected: int, found: int, delimiter: str) -> str:
@@ -188,7 +183,6 @@ __all__ = [
     "data_rows",
     "delimited_rows",
     "field_count_reason",
-    "first_line",
     "header_row",
     "open_text",
     "parse_cells",

@@ -12,19 +12,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
+from .blocks import Block, BlockBuilder, Context
 from .csvrows import data_rows, header_row, open_text, read_rows
+from .detect import Head
 from .jsonfile import json_or_csv, load_json
-from .numbers import NumberError, parse_number
-from .records import Block, BlockBuilder, Context
-from .signals import ELSPOT_SIGNALS, SPOT_PRICES
+from .numbers import NumberError, json_number
+from .signals import SPOT_PRICES
 from .timezones import LocalClock, parse_tz
 
 NAME = "elspot"
+ALIASES = ("elspotprices",)
 DEFAULT_TZ = "UTC"
 TIME, AREA, DKK, EUR = "HourUTC", "PriceArea", "SpotPriceDKK", "SpotPriceEUR"
 REQUIRED = (TIME, AREA, DKK, EUR)
+SIGNALS = ("price_dkk_mwh", "price_eur_mwh")  # SpotPriceDKK, SpotPriceEUR per MWh
+
+
+def sniff(head: Head) -> bool:
+    if head.is_json:
+        return TIME in head.text or "SpotPrice" in head.text
+    return TIME in head.first_line and "SpotPrice" in head.first_line
 
 
 def parse_hour(text: str, clock: LocalClock) -> datetime:
@@ -41,16 +49,6 @@ def parse_hour(text: str, clock: LocalClock) -> datetime:
 
 def parse(ctx: Context) -> Iterator[Block]:
     return json_or_csv(ctx, parse_json, parse_csv)
-
-
-def price(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        if value is None:
-            return None
-        raise NumberError(f"cannot parse number {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    return parse_number(str(value))
 
 
 def parse_csv(ctx: Context) -> Iterator[Block]:
@@ -72,7 +70,7 @@ def parse_csv(ctx: Context) -> Iterator[Block]:
         at = {c: header.index(c) for c in REQUIRED}
         extra = [h for h in header if h not in REQUIRED and h != "HourDK"]
         ctx.unknown_columns += [f"{h!r} (ignored: not a price)" for h in extra]
-        builder = BlockBuilder(SPOT_PRICES, ELSPOT_SIGNALS, [0, 1])
+        builder = BlockBuilder(SPOT_PRICES, SIGNALS, [0, 1])
         for line, row in data_rows(rows, len(header), delimiter, ctx):
             block = _row(ctx, clock, builder, line, {c: row[i] for c, i in at.items()})
             if block is not None:
@@ -86,7 +84,7 @@ def parse_json(ctx: Context) -> Iterator[Block]:
     records = data.get("records") if isinstance(data, dict) else data
     if not isinstance(records, list):
         raise ctx.refuse('expected {"records": [...]} or a list of Elspotprices records')
-    builder = BlockBuilder(SPOT_PRICES, ELSPOT_SIGNALS, [0, 1])
+    builder = BlockBuilder(SPOT_PRICES, SIGNALS, [0, 1])
     for n, record in enumerate(records, start=1):
         if not isinstance(record, dict) or any(c not in record for c in REQUIRED):
             ctx.bad_row(n, f"record {n}: expected the fields {', '.join(REQUIRED)}")
@@ -108,7 +106,7 @@ def _row(ctx, clock, builder, line, fields, where="") -> Block | None:
         ctx.bad_row(line, f"{where}{err}")
         return None
     try:
-        values = [price(fields[DKK]), price(fields[EUR])]
+        values = [json_number(fields[DKK]), json_number(fields[EUR])]
     except NumberError as err:
         ctx.bad_row(line, f"{where}{err}")
         return None

@@ -1,4 +1,4 @@
-"""The one error the loader raises, and the per-file bookkeeping of bad rows."""
+"""The one error the loader raises, and the hint that tells how to skip a bad row."""
 
 from __future__ import annotations
 

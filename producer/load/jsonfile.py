@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .blocks import Block, Context
 from .csvrows import open_text
-from .records import Block, Context
 
 
 def looks_like_json(path: Path) -> bool:

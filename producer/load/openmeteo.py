@@ -22,24 +22,53 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
+from .blocks import Block, BlockBuilder, Context
 from .csvrows import open_text
+from .detect import Head
 from .jsonfile import json_or_csv, load_json
-from .numbers import NumberError, parse_number
-from .records import Block, BlockBuilder, Context
-from .signals import OPENMETEO, OPENMETEO_ALIASES, WEATHER, derived_name
+from .numbers import NumberError, json_number
+from .signals import WEATHER, derived_name
 from .timezones import LocalClock, parse_tz
 
 NAME = "open-meteo"
+ALIASES = ("openmeteo",)
 DEFAULT_TZ = None  # the file's own timezone / utc_offset_seconds
 DEFAULT_LOCATION = "open-meteo"
+
+# variable -> (signal, {unit as Open-Meteo writes it: factor to the signal's unit}).
+# Open-Meteo's default wind unit is km/h; the canonical signal is m/s.
+VARIABLES: dict[str, tuple[str, dict[str, float | None]]] = {
+    "temperature_2m": ("outside_temp_c", {"°C": 1.0, "°F": None}),
+    "relative_humidity_2m": ("outside_rh_percent", {"%": 1.0}),
+    "precipitation": ("precipitation_mm", {"mm": 1.0, "inch": 25.4}),
+    "shortwave_radiation": ("outside_radiation_w_m2", {"W/m²": 1.0, "W/m2": 1.0}),
+    "wind_speed_10m": (
+        "wind_speed_m_s",
+        {"m/s": 1.0, "km/h": 1 / 3.6, "mp/h": 0.44704, "mph": 0.44704, "kn": 0.514444},
+    ),
+    "pressure_msl": ("pressure_hpa", {"hPa": 1.0}),
+    "cloud_cover": ("cloud_cover_percent", {"%": 1.0}),
+}
+VARIABLE_ALIASES: dict[str, str] = {  # older API spellings
+    "windspeed_10m": "wind_speed_10m",
+    "cloudcover": "cloud_cover",
+    "relativehumidity_2m": "relative_humidity_2m",
+}
+
+
+def sniff(head: Head) -> bool:
+    if head.is_json:
+        return '"hourly"' in head.text or '"utc_offset_seconds"' in head.text
+    first = head.first_lower
+    return "utc_offset_seconds" in first or (first.startswith("time") and "temperature_2m" in first)
 
 
 def _converter(var: str, unit: str | None, ctx: Context):
     """(signal, convert, known) for one variable; unknown units of known variables refused."""
-    name = OPENMETEO_ALIASES.get(var, var)
-    if name not in OPENMETEO:
+    name = VARIABLE_ALIASES.get(var, var)
+    if name not in VARIABLES:
         return derived_name(var, unit or ""), (lambda v: v), False
-    signal, units = OPENMETEO[name]
+    signal, units = VARIABLES[name]
     if unit is None or unit == "":
         return signal, (lambda v: v), True
     if unit == "°F":
@@ -84,14 +113,13 @@ def _time(value: Any, clock: LocalClock) -> datetime:
 
 
 def _value(v: Any) -> float | None:
-    if v is None:
+    """A cell's number. Open-Meteo writes a missing value as ``NaN`` in CSV and ``null`` in
+    JSON: both are absent readings. Any other non-finite number is a bad row."""
+    if isinstance(v, str) and v.strip().lower() in {"nan", "null"}:
         return None
-    if isinstance(v, int | float) and not isinstance(v, bool):
-        return float(v) if math.isfinite(v) else None
-    text = str(v).strip()
-    if text.lower() in {"nan", "null"}:
+    if isinstance(v, float) and math.isnan(v):
         return None
-    return parse_number(text)
+    return json_number(v)
 
 
 def location_name(ctx: Context, index: int, count: int) -> str:

@@ -1,15 +1,16 @@
-"""What the format parsers produce: blocks of rows for one table, plus per-file bookkeeping.
+"""Blocks: what the format parsers produce, and the builders that cut a file into them.
 
 A :class:`Block` is a bounded chunk of one file, "wide": one row per timestamp (and key),
 one value per signal (``None`` = empty cell, an absent reading). The store turns it into
 narrow ``(key, time, signal, value)`` rows in the database; :func:`read_file` turns it into
-a narrow DataFrame.
+a narrow DataFrame. :class:`Context` carries one file's settings and what parsing found
+(bad rows, unknown columns).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -26,6 +27,7 @@ class Block:
     keys: list[str] = field(default_factory=list)  # site / location / price area, per row
     times: list[datetime] = field(default_factory=list)  # UTC, tz-aware
     values: list[list[float | None]] = field(default_factory=list)  # per row, per signal
+    location: str | None = None  # readings: the weather location of the block's site
 
     def __len__(self) -> int:
         return len(self.times)
@@ -63,12 +65,23 @@ class Context:
 class BlockBuilder:
     """Collects the rows of one group of columns (same table) and cuts them into blocks."""
 
-    def __init__(self, table: str, signals: tuple[str, ...], columns: list[int], scales=None):
+    def __init__(
+        self,
+        table: str,
+        signals: tuple[str, ...],
+        columns: list[int],
+        scales: list[float] | None = None,
+        location: str | None = None,
+    ):
         self.table = table
         self.signals = signals
         self.columns = columns  # positions in the parsed row
         self.scales = scales or [1.0] * len(columns)
-        self.block = Block(table, signals)
+        self.location = location
+        self.block = self._new()
+
+    def _new(self) -> Block:
+        return Block(self.table, self.signals, location=self.location)
 
     def add(self, key: str, time: datetime, row: list[float | None]) -> Block | None:
         values = []
@@ -82,14 +95,14 @@ class BlockBuilder:
         block.times.append(time)
         block.values.append(values)
         if len(block) >= BLOCK_ROWS:
-            self.block = Block(self.table, self.signals)
+            self.block = self._new()
             return block
         return None
 
     def flush(self) -> Iterator[Block]:
         if len(self.block):
             yield self.block
-            self.block = Block(self.table, self.signals)
+            self.block = self._new()
 
 
 def group_targets(targets: list[Target]) -> dict[tuple[str, str], list[int]]:
@@ -106,7 +119,8 @@ def builders_for(targets: list[Target]) -> list[tuple[str, BlockBuilder]]:
     for (table, key), cols in group_targets(targets).items():
         signals = tuple(targets[c].signal for c in cols)
         scales = [targets[c].scale for c in cols]
-        builders.append((key, BlockBuilder(table, signals, cols, scales)))
+        location = targets[cols[0]].location
+        builders.append((key, BlockBuilder(table, signals, cols, scales, location)))
     return builders
 
 
@@ -120,7 +134,7 @@ def dedupe_signals(entries: list[tuple[int, str, Target]], ctx: Context) -> list
     for column, header, target in entries:
         t = target
         if (t.table, t.key, t.signal) in seen:
-            t = Target(t.table, t.key, f"{t.signal}_col{column}", t.scale, known=False)
+            t = replace(t, signal=f"{t.signal}_col{column}", known=False)
         seen.add((t.table, t.key, t.signal))
         if not t.known:
             ctx.unknown_columns.append(f"{header!r} (column {column}) -> {t.key}/{t.signal}")
