@@ -43,7 +43,7 @@ def on_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
 def commands(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     """Each long command and the label its bar shows."""
     return {
-        "load": ([*PRODUCER, "load", str(LOAD_FILE)], f"load {LOAD_FILE.name}"),
+        "load": ([*PRODUCER, "load", "--replace", str(LOAD_FILE)], f"load {LOAD_FILE.name}"),
         "export": ([*PRODUCER, "export", "--out", str(tmp_path / "f.csv")], "export f.csv"),
         "report": ([*PRODUCER, "report", "--out", str(tmp_path / "r")], "report"),
     }
