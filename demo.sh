@@ -43,3 +43,5 @@ step "$PSQL" "$DATABASE_URL" -c "
            round(mean_rh_percent::numeric, 1) AS rh_percent
     FROM eras ORDER BY site, era_start LIMIT 8"
 printf '\nExplore it yourself:  %s "%s"\n' "$PSQL" "$DATABASE_URL"
+printf 'or put the commands on PATH:  export PATH="%s/.venv/bin:$PATH"\n' "$PWD"
+printf 'then: producer status --watch, producer db psql, producer report --out report, producer db stop\n'

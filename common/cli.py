@@ -11,6 +11,12 @@ from greenhouse_queue.schema import SchemaMismatch
 
 USAGE_ERROR = 2
 RUNTIME_ERROR = 1
+DATABASE_URL_HELP = (
+    "Every command connects to DATABASE_URL (a libpq URL such as "
+    "postgresql://user:password@host:5432/dbname). When it is unset, an embedded "
+    "PostgreSQL server is started (and reused) under ~/.local/state/greenhouse-queue; "
+    "`producer db url` prints its URL."
+)
 
 
 class UsageError(ValueError):
@@ -39,4 +45,15 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
     return value

@@ -44,10 +44,13 @@ def ensure_running(data_dir: Path | None = None) -> str:
         return f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
 
-def stop(data_dir: Path | None = None, mode: str = "fast") -> None:
+def stop(data_dir: Path | None = None, mode: str = "fast") -> bool:
+    """Stops the server if it runs; returns whether it did."""
     pgdata = (data_dir or default_data_dir()) / "data"
-    if _running_port(pgdata) is not None:
-        _pg_ctl(pgdata, ["-m", mode, "-w", "stop"])
+    if _running_port(pgdata) is None:
+        return False
+    _pg_ctl(pgdata, ["-m", mode, "-w", "stop"])
+    return True
 
 
 def restart(data_dir: Path, mode: str = "fast") -> None:

@@ -27,6 +27,11 @@ class Job:
     window_end: datetime
     attempt: int
     max_attempts: int
+    # From the claim, for the metrics: when the job became due (run_after, or the lapsed
+    # lease it was taken over from), when it was claimed, and whether its lease had lapsed.
+    due_at: datetime | None = field(default=None, compare=False)
+    claimed_at: datetime | None = field(default=None, compare=False)
+    lapsed: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)

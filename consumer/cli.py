@@ -8,7 +8,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from greenhouse_queue.cli import UsageError, positive_int, run_command
+from greenhouse_queue.cli import DATABASE_URL_HELP, UsageError, positive_int, run_command
 from greenhouse_queue.consumer.pipeline import PipelineConfig
 from greenhouse_queue.consumer.session import synchronous_commit
 from greenhouse_queue.consumer.stages.eras import PENALTY_FACTOR
@@ -38,38 +38,134 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog=PROGRAM, description=__doc__)
+    top = argparse.ArgumentParser(
+        prog=PROGRAM,
+        description="Claim jobs and run the four stages on them, on the GPU when there is one.",
+        epilog=DATABASE_URL_HELP,
+    )
     commands = top.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="claim and process jobs")
-    run.add_argument("--drain", action="store_true", help="exit 0 once nothing runnable is left")
-    run.add_argument("--batch", type=positive_int, default=env_int("CONSUMER_BATCH", 8))
-    run.add_argument("--device", choices=DEVICES, default=os.environ.get("CONSUMER_DEVICE", "auto"))
-    run.add_argument("--worker", default=None, help="worker name (default: host:pid)")
-    run.add_argument("--lease", type=float, default=None, help="lease seconds (LEASE_SECONDS)")
-    run.add_argument("--heartbeat", type=float, default=None, help="seconds (HEARTBEAT_SECONDS)")
-    run.add_argument("--resolution", default="1h", help="grid resolution (default 1h)")
-    run.add_argument("--max-gap", default="2h", help="longest gap to interpolate (default 2h)")
-    run.add_argument("--window-width", default="24h", help="feature window width (default 24h)")
-    run.add_argument("--window-step", default="6h", help="feature window step (default 6h)")
-    run.add_argument("--min-valid", type=positive_int, default=12, help="valid buckets per window")
-    run.add_argument("--era-lookback", default="7d", help="look-back for eras (default 7d)")
+    run = commands.add_parser(
+        "run",
+        help="claim and process jobs",
+        description="Claim and process jobs until stopped.",
+        epilog=DATABASE_URL_HELP,
+    )
+    run.add_argument(
+        "--drain",
+        action="store_true",
+        help="exit 0 once nothing is runnable, waiting for retries and running jobs "
+        "(default: off, wait for new jobs)",
+    )
+    run.add_argument(
+        "--batch",
+        type=positive_int,
+        default=env_int("CONSUMER_BATCH", 8),
+        metavar="N",
+        help="jobs claimed at once and computed as one batch (CONSUMER_BATCH, default 8)",
+    )
+    run.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=os.environ.get("CONSUMER_DEVICE", "auto"),
+        help="auto uses CuPy when it finds a GPU (CONSUMER_DEVICE, default auto)",
+    )
+    run.add_argument(
+        "--worker",
+        default=None,
+        metavar="NAME",
+        help="name recorded on claimed jobs (WORKER_NAME, default host:pid)",
+    )
+    run.add_argument(
+        "--lease",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long a claim lives without a heartbeat (LEASE_SECONDS, default 30)",
+    )
+    run.add_argument(
+        "--heartbeat",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="lease renewal interval, at most half the lease (HEARTBEAT_SECONDS, default 10)",
+    )
+    durations = "a count and a unit m, h or d"
+    run.add_argument(
+        "--resolution",
+        default="1h",
+        metavar="DURATION",
+        help=f"stage 1 grid step, {durations} (default 1h)",
+    )
+    run.add_argument(
+        "--max-gap",
+        default="2h",
+        metavar="DURATION",
+        help=f"longest gap stage 2 interpolates, {durations} (default 2h)",
+    )
+    run.add_argument(
+        "--window-width",
+        default="24h",
+        metavar="DURATION",
+        help=f"feature window width, {durations} (default 24h)",
+    )
+    run.add_argument(
+        "--window-step",
+        default="6h",
+        metavar="DURATION",
+        help=f"feature window step, {durations} (default 6h)",
+    )
+    run.add_argument(
+        "--min-valid",
+        type=positive_int,
+        default=12,
+        metavar="N",
+        help="valid buckets a window needs for per-signal features (default 12)",
+    )
+    run.add_argument(
+        "--era-lookback",
+        default="7d",
+        metavar="DURATION",
+        help=f"history before the job's window that stage 4 segments, {durations} (default 7d)",
+    )
     run.add_argument(
         "--era-penalty-factor",
         type=float,
         default=PENALTY_FACTOR,
-        help=f"PELT penalty = factor x (d + 1) x ln n (default {PENALTY_FACTOR})",
+        metavar="X",
+        help=f"PELT penalty = X * (d + 1) * ln n (default {PENALTY_FACTOR})",
     )
     run.add_argument(
         "--feature-set",
         default=os.environ.get("FEATURE_SET", DEFAULT_FEATURE_SET),
+        metavar="NAME",
         help=f"named feature set: {', '.join(FEATURE_SETS)} "
         f"(FEATURE_SET, default {DEFAULT_FEATURE_SET})",
     )
+    run.add_argument(
+        "--metrics-port",
+        type=positive_int,
+        default=env_int("METRICS_PORT", 0) or None,
+        metavar="PORT",
+        help="serve Prometheus metrics on http://0.0.0.0:PORT/metrics (METRICS_PORT, default off)",
+    )
     run.set_defaults(handler=run_worker)
 
-    health = commands.add_parser("health", help="exit 0 if this host's worker loop is alive")
-    health.add_argument("--max-age", type=float, default=None, help="seconds (default 3 x poll)")
+    health = commands.add_parser(
+        "health",
+        help="exit 0 if this host's worker loop is alive",
+        description="Exit 0 if this host's worker loop reported recently and the database "
+        "answers (the containers' HEALTHCHECK).",
+        epilog=DATABASE_URL_HELP,
+    )
+    health.add_argument(
+        "--max-age",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="oldest acceptable loop report (default 30, or 3 x the longer of "
+        "POLL_SECONDS and HEARTBEAT_SECONDS if that is more)",
+    )
     health.set_defaults(handler=run_health)
     return top
 
@@ -143,7 +239,14 @@ def run_worker(args: argparse.Namespace) -> int:
         pipeline=pipeline,
         health_file=Path(os.environ.get("CONSUMER_HEALTH_FILE", DEFAULT_HEALTH_FILE)),
     )
-    worker = Worker(config, xp, device)
+    observer = None
+    if args.metrics_port:
+        from greenhouse_queue.consumer import metrics
+
+        observer = metrics.start(
+            args.metrics_port, url, device, env_float("METRICS_REFRESH_SECONDS", 15.0)
+        )
+    worker = Worker(config, xp, device, observer)
     worker.install_signal_handlers()
     log.debug("configuration: %s", config)
     return worker.run()

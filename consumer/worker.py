@@ -25,6 +25,7 @@ from greenhouse_queue import queue
 from greenhouse_queue.consumer import faults
 from greenhouse_queue.consumer import results as result_writer
 from greenhouse_queue.consumer.heartbeat import LeaseKeeper
+from greenhouse_queue.consumer.observer import NoObserver, WorkerObserver
 from greenhouse_queue.consumer.pipeline import JobResult, PipelineConfig, StageError, run_batch
 from greenhouse_queue.consumer.session import open_session
 from greenhouse_queue.db import mask_url
@@ -50,10 +51,17 @@ class WorkerConfig:
 
 
 class Worker:
-    def __init__(self, config: WorkerConfig, xp: ModuleType, device: str) -> None:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        xp: ModuleType,
+        device: str,
+        observer: WorkerObserver | None = None,
+    ) -> None:
         self.config = config
         self.xp = xp
         self.device = device
+        self.observer = observer or NoObserver()
         self.stopping = threading.Event()
         self._conn: psycopg.Connection | None = None
         self._listener: psycopg.Connection | None = None
@@ -147,6 +155,7 @@ class Worker:
     def _process(self, jobs: list[Job]) -> int:
         names = ", ".join(str(job.id) for job in jobs)
         log.info("claimed %d jobs [%s] on %s", len(jobs), names, self.device)
+        self.observer.claimed(jobs)
         with self.leases.holding(jobs) as lost:
             return self._run_and_complete(jobs, lost)
 
@@ -175,6 +184,7 @@ class Worker:
         )
         live = [result for result in results if result.job.id not in lost]
         owned = self._with_reconnect("write", lambda conn: self._complete(conn, live))
+        self.observer.completed(live, owned)
         self._log_outcomes(results, owned, time.perf_counter() - began)
         return len(owned)
 
@@ -237,6 +247,7 @@ class Worker:
                 backoff_seconds=delay,
             ),
         )
+        self.observer.failed(job, error.stage, status)
         if status == "queued":
             log.info("%s will be retried in %.1fs", describe(job), delay)
         elif status == "failed":

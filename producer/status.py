@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from greenhouse_queue.producer.provenance import rejected_signals
+from greenhouse_queue.producer.snapshot import STATES, Counts
 from greenhouse_queue.queries import query
 
 
@@ -38,12 +39,11 @@ def render(conn: psycopg.Connection, *, failures: int = 10) -> str:
 
 def _counts(rows: list[tuple]) -> str:
     by_status = {status: jobs for status, jobs, _, _ in rows}
-    total = sum(by_status.values())
-    if total == 0:
+    counts = Counts(**{state: by_status.get(state, 0) for state in STATES}, retrying=0)
+    if counts.total == 0:
         return "no jobs: enqueue some with `producer enqueue --from YYYY-MM-DD --to YYYY-MM-DD`"
-    finished = by_status.get("done", 0) + by_status.get("failed", 0) + by_status.get("cancelled", 0)
-    parts = ", ".join(
-        f"{status} {by_status.get(status, 0)}"
-        for status in ("queued", "running", "done", "failed", "cancelled")
-    )
-    return f"jobs: {total} ({parts}); progress {finished}/{total} = {100 * finished / total:.1f} %"
+    parts = ", ".join(f"{state} {by_status.get(state, 0)}" for state in STATES)
+    # Failed jobs are not progress: done over every job but the cancelled ones.
+    progress = f"{counts.done}/{counts.wanted}"
+    percent = "n/a" if counts.fraction is None else f"{100 * counts.fraction:.1f} %"
+    return f"jobs: {counts.total} ({parts}); progress {progress} = {percent}"

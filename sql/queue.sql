@@ -42,23 +42,24 @@ WITH exhausted AS (
         FOR UPDATE SKIP LOCKED
     )
 ), expired AS MATERIALIZED (
-    SELECT id
+    -- due_at and lapsed feed the consumers' metrics: queue wait, lease lapses.
+    SELECT id, lease_expires_at AS due_at, true AS lapsed
     FROM jobs
     WHERE status = 'running' AND lease_expires_at < now() AND attempts < max_attempts
     ORDER BY lease_expires_at
     LIMIT %(batch)s
     FOR UPDATE SKIP LOCKED
 ), queued AS MATERIALIZED (
-    SELECT id
+    SELECT id, run_after AS due_at, false AS lapsed
     FROM jobs
     WHERE status = 'queued' AND run_after <= now()
     ORDER BY priority, run_after, id
     LIMIT %(batch)s
     FOR UPDATE SKIP LOCKED
 ), picked AS (
-    SELECT id FROM expired
+    SELECT id, due_at, lapsed FROM expired
     UNION ALL
-    SELECT id FROM queued
+    SELECT id, due_at, lapsed FROM queued
     LIMIT %(batch)s
 )
 UPDATE jobs AS j
@@ -72,7 +73,8 @@ SET status = 'running',
     finished_at = NULL
 FROM picked
 WHERE j.id = picked.id
-RETURNING j.id, j.window_start, j.window_end, j.attempts, j.max_attempts;
+RETURNING j.id, j.window_start, j.window_end, j.attempts, j.max_attempts,
+          picked.due_at, j.started_at AS claimed_at, picked.lapsed;
 
 -- name: heartbeat
 -- Renews the lease of the jobs this worker still holds at these attempts; a job

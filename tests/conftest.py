@@ -161,23 +161,42 @@ def sample_files() -> list[Path]:
     )
 
 
+def recreate_database(server_url: str, name: str, *, template: str) -> str:
+    """Database ``name`` made afresh as a copy of ``template`` (a leftover one is dropped)."""
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        )
+    return with_database(server_url, name)
+
+
+def run_without(module: str, argv: list[str], url: str) -> subprocess.CompletedProcess[str]:
+    """``producer argv`` as on an installation that lacks ``module`` (an optional extra)."""
+    blocked = (
+        f"import sys; sys.modules[{module!r}] = None;"
+        "from greenhouse_queue.producer.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", blocked, *argv],
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="session")
 def sample_template(server_url: str, template_url: str) -> str:
     """A template database migrated to head with the shipped sample loaded."""
     from greenhouse_queue.producer.load import load_files
 
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(SAMPLE_TEMPLATE)
-            )
-        )
-        admin.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(SAMPLE_TEMPLATE), sql.Identifier(TEMPLATE)
-            )
-        )
-    url = with_database(server_url, SAMPLE_TEMPLATE)
+    url = recreate_database(server_url, SAMPLE_TEMPLATE, template=TEMPLATE)
     with psycopg.connect(url) as conn:
         load_files(conn, sample_files())
     return SAMPLE_TEMPLATE
@@ -187,5 +206,40 @@ def sample_template(server_url: str, template_url: str) -> str:
 def sample_db_url(server_url: str, sample_template: str) -> Iterator[str]:
     """A fresh database, migrated, with the shipped sample loaded."""
     url = create_database(server_url, template=sample_template)
+    yield url
+    drop_database(server_url, url)
+
+
+DRAINED_TEMPLATE = "greenhouse_drained_template"
+# A few days of each sample greenhouse, and one poison window that fails in stage features.
+DRAINED_RANGES = (("2016-01-20", "2016-01-23"), ("2014-03-25", "2014-03-27"))
+POISON_DAY = "2016-01-25"
+
+
+@pytest.fixture(scope="session")
+def drained_template(server_url: str, sample_template: str) -> str:
+    """A template with the sample loaded, a few windows done by a real consumer, and one
+    window failed for good in stage features (its only attempt hit an injected fault)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": recreate_database(server_url, DRAINED_TEMPLATE, template=sample_template),
+        "CONSUMER_FAULT_INJECT": f"features:{POISON_DAY}T00:00:00+00:00",
+    }
+
+    def run(*argv: str) -> None:
+        done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+
+    for first, last in DRAINED_RANGES:
+        run(*PRODUCER, "enqueue", "--from", first, "--to", last)
+    run(*PRODUCER, "enqueue", "--from", POISON_DAY, "--to", POISON_DAY, "--max-attempts", "1")
+    run(*CONSUMER, "run", "--drain", "--worker", "template-worker", "--batch", "4")
+    return DRAINED_TEMPLATE
+
+
+@pytest.fixture
+def drained_db_url(server_url: str, drained_template: str) -> Iterator[str]:
+    """A fresh database cloned from ``drained_template``."""
+    url = create_database(server_url, template=drained_template)
     yield url
     drop_database(server_url, url)

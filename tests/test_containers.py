@@ -13,6 +13,7 @@ import importlib.util
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tomllib
@@ -139,6 +140,8 @@ def test_docker_compose_accepts_compose_yaml(tmp_path: Path) -> None:
             "tools",
             "--profile",
             "gpu",
+            "--profile",
+            "monitoring",
             "config",
         ],
         cwd=REPO,
@@ -149,7 +152,7 @@ def test_docker_compose_accepts_compose_yaml(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     resolved = yaml.safe_load(result.stdout)["services"]
-    assert set(resolved) == {"db", "migrate", "producer", "consumer", "consumer-gpu"}
+    assert set(resolved) == {"db", "migrate", "producer", "consumer", "consumer-gpu", "prometheus"}
     # Compose resolves the consumer environment exactly as the run test below does.
     assert resolved["consumer"]["environment"] == environment("consumer")
     assert resolved["consumer-gpu"]["environment"] == environment("consumer-gpu")
@@ -167,6 +170,7 @@ def test_services_and_profiles() -> None:
         "producer": ["tools"],
         "consumer": [],
         "consumer-gpu": ["gpu"],
+        "prometheus": ["monitoring"],
     }
 
 
@@ -212,6 +216,26 @@ def test_consumers_scale_wait_for_migrate_and_stop_gracefully(name: str) -> None
     assert consumer["init"] is True, "PID 1 forwards SIGTERM to the consumer"
     assert consumer["healthcheck"]["test"] == ["CMD", "consumer", "health"]
     assert "WORKER_NAME" not in consumer["environment"], "replicas need distinct worker names"
+
+
+def test_prometheus_scrapes_every_consumer_replica_under_the_monitoring_profile() -> None:
+    prometheus = service("prometheus")
+    image, _, tag = prometheus["image"].partition(":")
+    assert image == "prom/prometheus" and re.fullmatch(r"v\d+\.\d+\.\d+", tag), "pinned"
+    source, _, target = prometheus["volumes"][0].partition(":")
+    config_file = REPO / source
+    assert config_file.is_file() and target.startswith("/etc/prometheus/prometheus.yml")
+    assert f"--config.file={target.split(':')[0]}" in prometheus["command"]
+    for port in prometheus["ports"]:
+        assert interpolate(port, {}).startswith("127.0.0.1:"), "no authentication: loopback"
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    (job,) = config["scrape_configs"]
+    (discovery,) = job["dns_sd_configs"]
+    # Compose DNS resolves a service name to all its replicas: scaling needs no change.
+    assert set(discovery["names"]) == {"consumer", "consumer-gpu"}
+    for name in discovery["names"]:
+        assert int(environment(name)["METRICS_PORT"]) == discovery["port"]
+        assert "ports" not in service(name), "metrics stay inside the compose network"
 
 
 def test_gpu_consumer_reserves_nvidia_gpus_and_pins_one_per_replica() -> None:
@@ -456,6 +480,12 @@ def test_gpu_slot_refuses_to_start_without_a_gpu(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ what runs inside
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def run_service_command(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``argv`` as the container runs it: from the repo root (WORKDIR /app), venv on PATH."""
     return subprocess.run(
@@ -476,6 +506,8 @@ def test_compose_commands_run_against_a_database(empty_db_url: str, tmp_path: Pa
         if "CONSUMER_HEALTH_FILE" in env:
             # Private to each container; on this host it must not be shared between runs.
             env["CONSUMER_HEALTH_FILE"] = str(tmp_path / "consumer-alive")
+        if "METRICS_PORT" in env:
+            env["METRICS_PORT"] = str(free_port())  # this host's 9100 may be taken
         return env
 
     migrate = run_service_command(service("migrate")["command"], env_of("migrate"))

@@ -306,3 +306,21 @@ def _as_url(conninfo: str) -> str:
 )
 def test_mask_url_hides_every_password(text: str, masked: str) -> None:
     assert mask_url(text) == masked
+
+
+def test_consumers_refresh_the_shared_gauges_and_producers_read_the_queue(
+    role_urls: dict[str, str], db_url: str
+) -> None:
+    from greenhouse_queue.consumer.metrics import SharedGauges
+    from greenhouse_queue.producer import snapshot
+
+    with psycopg.connect(db_url) as admin:
+        queue.enqueue(admin, [(DAY, DAY + timedelta(days=1))])
+    families = list(SharedGauges(role_urls["consumer_role"], refresh_seconds=0).collect())
+    queued = [s for f in families for s in f.samples if s.labels.get("state") == "queued"]
+    assert [s.value for s in queued] == [1.0]
+    with psycopg.connect(role_urls["producer_role"]) as conn:
+        assert snapshot.take(conn).counts.queued == 1
+        conn.execute(query("observe", "read_gauges")).fetchone()
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute(query("observe", "refresh_gauges"), {"max_age": 0})

@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import psycopg
 
+from greenhouse_queue import progress
+
 from .blocks import Block, Context
 from .errors import LoadError
 from .formats import detect_format, format_named
@@ -118,18 +120,20 @@ def _store(conn: psycopg.Connection, ctx: Context, report: FileReport) -> None:
     signals: set[str] = set()
     tally = LimitTally()
     writer = SourceWriter(conn, report.source, replace=report.replace)
-    for block in prefetch(_blocks(ctx)):
-        new = writer.write(block)
-        report.rows_loaded += new
-        report.rows_already_present += block.cells() - new
-        keys[block.table].update(block.keys)
-        signals.update(block.signals)
-        tally.add(block)
-        first, last = min(block.times), max(block.times)
-        if report.time_first is None or first < report.time_first:
-            report.time_first = first
-        if report.time_last is None or last > report.time_last:
-            report.time_last = last
+    with progress.bar(f"load {ctx.path.name}", _rows_estimate(ctx.path)) as bar:
+        for block in prefetch(_blocks(ctx)):
+            bar.update(len(block))
+            new = writer.write(block)
+            report.rows_loaded += new
+            report.rows_already_present += block.cells() - new
+            keys[block.table].update(block.keys)
+            signals.update(block.signals)
+            tally.add(block)
+            first, last = min(block.times), max(block.times)
+            if report.time_first is None or first < report.time_first:
+                report.time_first = first
+            if report.time_last is None or last > report.time_last:
+                report.time_last = last
     settled = writer.finish()
     report.rows_changed, report.changes = settled.changed, settled.by_signal
     report.mostly_rejected = [t for t in tally.tallies() if t.mostly_rejected]
@@ -147,6 +151,16 @@ def _store(conn: psycopg.Connection, ctx: Context, report: FileReport) -> None:
     }
     span = (report.time_first, report.time_last)
     close_source(conn, report.source, counts=counts, span=span, tallies=tally.tallies())
+
+
+def _rows_estimate(path: Path) -> int | None:
+    """Lines in the file: about one row per line in every text export (None for JSON,
+    whose lines say nothing, and when no bar is drawn)."""
+    if not progress.enabled():
+        return None
+    with path.open("rb") as raw:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: raw.read(1 << 20), b""))
+    return lines if lines > 1 else None
 
 
 def read_file(
